@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+import { AdjutantError } from './errors.ts';
+
+/**
+ * The environment contract from PRODUCT.md, parsed once at start-up. Tools outside the repo
+ * drive the product through these names: never rename one.
+ */
+const emptyToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalString = z.preprocess(emptyToUndefined, z.string().trim().optional());
+const optionalUrl = (form: string) =>
+  z.preprocess(emptyToUndefined, z.url({ error: `expected ${form}` }).optional());
+const port = (fallback?: number) => {
+  const schema = z.coerce
+    .number({ error: 'expected a port number (1-65535)' })
+    .int({ error: 'expected a port number (1-65535)' })
+    .min(1, { error: 'expected a port number (1-65535)' })
+    .max(65535, { error: 'expected a port number (1-65535)' });
+  return z.preprocess(emptyToUndefined, fallback === undefined ? schema.optional() : schema.default(fallback));
+};
+const booleanFlag = (fallback: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+      .default(fallback ? 'true' : 'false')
+      .transform((value) => value === 'true' || value === '1' || value === 'yes'),
+  );
+const commaList = <T extends z.ZodType<string>>(item: T) =>
+  z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '')
+        : (value ?? []),
+    z.array(item),
+  );
+const slackChannelId = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .regex(/^[CGD][A-Z0-9]{2,}$/, { error: 'expected a Slack channel ID such as C0123456789 (not a #name)' })
+    .optional(),
+);
+
+export const configSchema = z.object({
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'expected a PostgreSQL URL: postgresql://user:password@host:5432/database' })
+      .optional(),
+  ),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  PORT: port(3000),
+
+  SLACK_BOT_TOKEN: z.preprocess(
+    emptyToUndefined,
+    z.string().startsWith('xoxb-', { error: 'expected a bot token starting with xoxb-' }).optional(),
+  ),
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_APP_TOKEN: z.preprocess(
+    emptyToUndefined,
+    z.string().startsWith('xapp-', { error: 'expected an app-level token starting with xapp-' }).optional(),
+  ),
+  SLACK_API_URL: optionalUrl('a URL such as https://slack.com/api/'),
+  SLACK_APPROVALS_CHANNEL: slackChannelId,
+  SLACK_BRIEFING_CHANNEL: slackChannelId,
+  SLACK_APPROVERS: commaList(z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'expected Slack user IDs such as U0123456789, comma-separated' })),
+
+  IMAP_HOST: optionalString,
+  IMAP_PORT: port(),
+  IMAP_USER: optionalString,
+  IMAP_PASSWORD: optionalString,
+  IMAP_TLS: booleanFlag(true),
+  IMAP_MAILBOX: z.preprocess(emptyToUndefined, z.string().default('INBOX')),
+
+  SMTP_HOST: optionalString,
+  SMTP_PORT: port(),
+  SMTP_USER: optionalString,
+  SMTP_PASSWORD: optionalString,
+  SMTP_TLS: booleanFlag(true),
+  MAIL_FROM: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^(?:[^<>]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, {
+        error: 'expected an address such as ops@example.com or "Ops <ops@example.com>"',
+      })
+      .optional(),
+  ),
+
+  TEAM_DOMAINS: commaList(
+    z
+      .string()
+      .toLowerCase()
+      .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, { error: 'expected domains such as example.com, comma-separated' }),
+  ),
+
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: optionalUrl('a URL such as https://api.anthropic.com'),
+  ANTHROPIC_MODEL: z.preprocess(emptyToUndefined, z.string().default('claude-sonnet-4-5')),
+
+  OLLAMA_HOST: optionalUrl('a URL such as http://127.0.0.1:11434'),
+  OLLAMA_MODEL: z.preprocess(emptyToUndefined, z.string().default('llama3.1:8b')),
+  OLLAMA_EMBED_MODEL: z.preprocess(emptyToUndefined, z.string().default('nomic-embed-text')),
+
+  LLM_WEEKLY_BUDGET_USD: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number({ error: 'expected a number of US dollars such as 25' }).nonnegative({ error: 'expected a number of US dollars such as 25' }).default(25),
+  ),
+
+  BRIEFING_CRON: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^\S+(\s+\S+){4,5}$/, { error: 'expected a cron expression with 5 fields such as "0 8 * * 1-5"' })
+      .default('0 8 * * 1-5'),
+  ),
+  BRIEFING_TIMEZONE: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(isTimeZone, { error: 'expected an IANA time zone such as Europe/Berlin or UTC' })
+      .default('UTC'),
+  ),
+
+  MCP_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, { error: 'expected at least 16 characters' }).optional()),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  ),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parse the environment. `.env` in the working directory fills in what the real environment
+ * does not set (the real environment wins, as with dotenv's defaults).
+ */
+export function loadConfig(options: { env?: NodeJS.ProcessEnv; envFile?: string | null } = {}): Config {
+  const env = { ...readEnvFile(options.envFile === undefined ? '.env' : options.envFile), ...(options.env ?? process.env) };
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'environment');
+      return `  ${variable}: ${issue.message}`;
+    });
+    throw new AdjutantError('CONFIG_INVALID', `Invalid configuration:\n${lines.join('\n')}\nFix these variables in the environment or .env (see .env.example).`);
+  }
+  return result.data;
+}
+
+function readEnvFile(path: string | null): Record<string, string> {
+  if (path === null || !existsSync(path)) return {};
+  return parseDotenv(readFileSync(path));
+}
+
+/** A part of the service, and whether the configuration lets it run. */
+export interface PartStatus {
+  enabled: boolean;
+  /** When disabled: which variables are missing. */
+  reason?: string;
+}
+
+function requireAll(config: Config, names: (keyof Config)[]): PartStatus {
+  const missing = names.filter((name) => config[name] === undefined);
+  return missing.length === 0 ? { enabled: true } : { enabled: false, reason: `set ${missing.join(', ')}` };
+}
+
+/** What is configured. Used for the start-up summary, /healthz and doctor. */
+export function configuredParts(config: Config) {
+  return {
+    database: { enabled: true, reason: config.DATABASE_URL ? undefined : `embedded PGlite in ${config.DATA_DIR}` } as PartStatus,
+    slack: requireAll(config, config.SLACK_APP_TOKEN ? ['SLACK_BOT_TOKEN'] : ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET']),
+    approvals: requireAll(config, ['SLACK_BOT_TOKEN', 'SLACK_APPROVALS_CHANNEL']),
+    imap: requireAll(config, ['IMAP_HOST', 'IMAP_USER', 'IMAP_PASSWORD']),
+    smtp: requireAll(config, ['SMTP_HOST', 'MAIL_FROM']),
+    anthropic: requireAll(config, ['ANTHROPIC_API_KEY']),
+    ollama: requireAll(config, ['OLLAMA_HOST']),
+    mcp: requireAll(config, ['MCP_TOKEN']),
+  };
+}
+
+export type ConfiguredParts = ReturnType<typeof configuredParts>;
