@@ -11,14 +11,12 @@ const emptyToUndefined = (value: unknown) => (typeof value === 'string' && value
 const optionalString = z.preprocess(emptyToUndefined, z.string().trim().optional());
 const optionalUrl = (form: string) =>
   z.preprocess(emptyToUndefined, z.url({ error: `expected ${form}` }).optional());
-const port = (fallback?: number) => {
-  const schema = z.coerce
-    .number({ error: 'expected a port number (1-65535)' })
-    .int({ error: 'expected a port number (1-65535)' })
-    .min(1, { error: 'expected a port number (1-65535)' })
-    .max(65535, { error: 'expected a port number (1-65535)' });
-  return z.preprocess(emptyToUndefined, fallback === undefined ? schema.optional() : schema.default(fallback));
-};
+const portNumber = z.coerce
+  .number({ error: 'expected a port number (1-65535)' })
+  .int({ error: 'expected a port number (1-65535)' })
+  .min(1, { error: 'expected a port number (1-65535)' })
+  .max(65535, { error: 'expected a port number (1-65535)' });
+const optionalPort = z.preprocess(emptyToUndefined, portNumber.optional());
 const booleanFlag = (fallback: boolean) =>
   z.preprocess(
     emptyToUndefined,
@@ -55,7 +53,8 @@ export const configSchema = z.object({
       .optional(),
   ),
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
-  PORT: port(3000),
+  // 0 asks the OS for a free port (tests).
+  PORT: z.preprocess(emptyToUndefined, z.coerce.number({ error: 'expected a port number (0-65535)' }).int({ error: 'expected a port number (0-65535)' }).min(0, { error: 'expected a port number (0-65535)' }).max(65535, { error: 'expected a port number (0-65535)' }).default(3000)),
 
   SLACK_BOT_TOKEN: z.preprocess(
     emptyToUndefined,
@@ -72,14 +71,14 @@ export const configSchema = z.object({
   SLACK_APPROVERS: commaList(z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'expected Slack user IDs such as U0123456789, comma-separated' })),
 
   IMAP_HOST: optionalString,
-  IMAP_PORT: port(),
+  IMAP_PORT: optionalPort,
   IMAP_USER: optionalString,
   IMAP_PASSWORD: optionalString,
   IMAP_TLS: booleanFlag(true),
   IMAP_MAILBOX: z.preprocess(emptyToUndefined, z.string().default('INBOX')),
 
   SMTP_HOST: optionalString,
-  SMTP_PORT: port(),
+  SMTP_PORT: optionalPort,
   SMTP_USER: optionalString,
   SMTP_PASSWORD: optionalString,
   SMTP_TLS: booleanFlag(true),
@@ -102,7 +101,7 @@ export const configSchema = z.object({
 
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl('a URL such as https://api.anthropic.com'),
-  ANTHROPIC_MODEL: z.preprocess(emptyToUndefined, z.string().default('claude-sonnet-4-5')),
+  ANTHROPIC_MODEL: z.preprocess(emptyToUndefined, z.string().default('claude-sonnet-5-5')),
 
   OLLAMA_HOST: optionalUrl('a URL such as http://127.0.0.1:11434'),
   OLLAMA_MODEL: z.preprocess(emptyToUndefined, z.string().default('llama3.1:8b')),

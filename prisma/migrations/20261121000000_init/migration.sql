@@ -32,6 +32,16 @@ CREATE TABLE "emails" (
 );
 
 -- CreateTable
+CREATE TABLE "mailbox_states" (
+    "mailbox" TEXT NOT NULL,
+    "uid_validity" BIGINT NOT NULL,
+    "last_uid" INTEGER NOT NULL,
+    "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "mailbox_states_pkey" PRIMARY KEY ("mailbox")
+);
+
+-- CreateTable
 CREATE TABLE "memory_items" (
     "id" UUID NOT NULL,
     "kind" TEXT NOT NULL,

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const PROMPTS_DIR = fileURLToPath(new URL('../../prompts/', import.meta.url));
+const cache = new Map<string, string>();
+
+/** A prompt template from prompts/<name>.md, kept as a file so it can be read and reviewed as prose. */
+export function loadPrompt(name: string): string {
+  let template = cache.get(name);
+  if (template === undefined) {
+    template = readFileSync(`${PROMPTS_DIR}${name}.md`, 'utf8');
+    cache.set(name, template);
+  }
+  return template;
+}
+
+/**
+ * Fill `{{name}}` placeholders. Values are inserted once, never re-scanned, so text inside an
+ * email cannot expand into another placeholder.
+ */
+export function renderPrompt(template: string, values: Record<string, string>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`prompt placeholder {{${key}}} has no value`);
+    return value;
+  });
+}

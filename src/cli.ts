@@ -1,0 +1,82 @@
+import { loadConfig, type Config } from './config.ts';
+import { createDatabase } from './db/database.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { formatDoctor, runDoctor } from './doctor.ts';
+import { AdjutantError, errorMessage } from './errors.ts';
+import { startService } from './main.ts';
+
+const USAGE = `Usage: adjutant <command>
+
+Commands:
+  start     run the service (applies migrations first)
+  migrate   apply database migrations and exit
+  doctor    check every configured connection and print what to fix
+
+Configuration comes from the environment and .env (see .env.example).`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? 'start';
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  const config = loadConfigOrExit();
+  switch (command) {
+    case 'start':
+      return start(config);
+    case 'migrate':
+      return migrate(config);
+    case 'doctor': {
+      const results = await runDoctor(config);
+      console.log(formatDoctor(results));
+      return results.some((result) => result.status === 'failed') ? 1 : 0;
+    }
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error(errorMessage(error));
+    process.exit(2);
+  }
+}
+
+async function start(config: Config): Promise<number> {
+  const service = await startService(config);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      service.logger.info({ signal }, 'shutting down');
+      // A second signal means "now".
+      process.once(signal, () => process.exit(130));
+      void service.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  return 0;
+}
+
+async function migrate(config: Config): Promise<number> {
+  const database = await createDatabase({ ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}), dataDir: config.DATA_DIR });
+  try {
+    const report = await applyMigrations(database.pool, { onApply: (name) => console.log(`applying ${name}`) });
+    console.log(report.applied.length === 0 ? `Database is up to date (${report.alreadyApplied.length} migrations).` : `Applied ${report.applied.length} migration(s).`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  // agenda leaves timers behind after stop (ENVIRONMENT.md): exit explicitly once shut down.
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof AdjutantError ? `${error.code}: ${error.message}` : error);
+    process.exit(1);
+  },
+);

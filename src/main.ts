@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import type { DestinationStream } from 'pino';
+import { createAnthropicChatModel } from './brains/anthropic/anthropic-chat-model.ts';
+import { createOllamaChatModel } from './brains/ollama/ollama-chat-model.ts';
+import { createOllamaEmbedder } from './brains/ollama/ollama-embedder.ts';
+import { createModelRouter } from './brains/router.ts';
+import type { Embedder } from './brains/types.ts';
+import { createImapWatcher, type MailboxWatcher } from './channels/email/imap-watcher.ts';
+import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
+import { createApproverCheck } from './channels/slack/approvers.ts';
+import { createSlackApp, type SlackApp } from './channels/slack/slack-app.ts';
+import { configuredParts, type Config } from './config.ts';
+import { createAdvisoryLocks } from './db/advisory-lock.ts';
+import { createDatabase, type Database } from './db/database.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { errorMessage } from './errors.ts';
+import { createHealthRegistry, type HealthRegistry, type PartReport } from './health.ts';
+import { createHttpServer } from './http-server.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createAuditLog } from './memory/audit.ts';
+import { createDraftStore } from './memory/draft-store.ts';
+import { createEmailStore } from './memory/email-store.ts';
+import { createMailboxStateStore } from './memory/mailbox-state.ts';
+import { createMemoryStore } from './memory/memory-store.ts';
+import { createModelLedger } from './memory/model-ledger.ts';
+import { createApprovalService } from './orchestrator/approvals.ts';
+import { createEmailIngest } from './orchestrator/ingest-email.ts';
+import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
+import { draftReplyJob } from './orchestrator/jobs/draft-reply.ts';
+import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
+import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
+import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
+import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
+
+export interface ServiceOptions {
+  /** Where logs go (stdout by default). */
+  logDestination?: DestinationStream;
+  /** Bind address for the HTTP server (default all interfaces). */
+  host?: string;
+  /** How long SIGTERM waits for running jobs before releasing them. */
+  shutdownGraceMs?: number;
+  /** Job polling interval; tests shorten it. */
+  jobPollMs?: number;
+}
+
+export interface Service {
+  readonly port: number;
+  readonly database: Database;
+  readonly health: HealthRegistry;
+  readonly logger: Logger;
+  readonly watcher: MailboxWatcher | null;
+  stop(): Promise<void>;
+}
+
+/** The composition root: every adapter that does IO is built here and passed in. */
+export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
+  const logger = createLogger({ level: config.LOG_LEVEL, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const parts = configuredParts(config);
+  for (const [part, status] of Object.entries(parts)) {
+    if (status.enabled) logger.info({ part, ...(status.reason ? { detail: status.reason } : {}) }, `${part}: enabled`);
+    else logger.warn({ part, reason: status.reason }, `${part}: disabled (${status.reason})`);
+  }
+
+  const database = await createDatabase({ ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}), dataDir: config.DATA_DIR });
+  const cleanup: (() => Promise<void> | void)[] = [() => database.close()];
+  const runCleanup = async () => {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
+  };
+  try {
+    const migrations = await applyMigrations(database.pool, { onApply: (name) => logger.info({ migration: name }, 'applying migration') });
+    logger.info({ applied: migrations.applied.length, alreadyApplied: migrations.alreadyApplied.length, database: database.kind }, 'database ready');
+
+    const { prisma } = database;
+    const audit = createAuditLog(prisma);
+    const emails = createEmailStore(prisma);
+    const drafts = createDraftStore(prisma);
+
+    const embedder: Embedder | undefined = config.OLLAMA_HOST ? createOllamaEmbedder({ host: config.OLLAMA_HOST, model: config.OLLAMA_EMBED_MODEL }) : undefined;
+    const memory = createMemoryStore({ prisma, logger, ...(embedder ? { embedder } : {}) });
+    const cloud = config.ANTHROPIC_API_KEY
+      ? createAnthropicChatModel({ apiKey: config.ANTHROPIC_API_KEY, model: config.ANTHROPIC_MODEL, logger, ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}) })
+      : undefined;
+    const local = config.OLLAMA_HOST ? createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
+    const router = cloud || local ? createModelRouter({ ledger: createModelLedger(prisma), logger, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;
+
+    let slack: SlackApp | null = null;
+    const slackHealth: { report: PartReport } = { report: { status: 'disabled', reason: parts.slack.reason ?? '' } };
+    if (parts.slack.enabled && config.SLACK_BOT_TOKEN) {
+      slack = createSlackApp({
+        botToken: config.SLACK_BOT_TOKEN,
+        logger,
+        ...(config.SLACK_SIGNING_SECRET ? { signingSecret: config.SLACK_SIGNING_SECRET } : {}),
+        ...(config.SLACK_APP_TOKEN ? { appToken: config.SLACK_APP_TOKEN } : {}),
+        ...(config.SLACK_API_URL ? { apiUrl: config.SLACK_API_URL } : {}),
+      });
+    }
+
+    let mailSender: MailSender | null = null;
+    if (parts.smtp.enabled && config.SMTP_HOST && config.MAIL_FROM) {
+      mailSender = createSmtpSender({
+        host: config.SMTP_HOST,
+        tls: config.SMTP_TLS,
+        from: config.MAIL_FROM,
+        ...(config.SMTP_PORT ? { port: config.SMTP_PORT } : {}),
+        ...(config.SMTP_USER ? { user: config.SMTP_USER } : {}),
+        ...(config.SMTP_PASSWORD ? { password: config.SMTP_PASSWORD } : {}),
+      });
+      const sender = mailSender;
+      cleanup.push(() => sender.close());
+    }
+
+    const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
+    const mailFrom = config.MAIL_FROM ?? '';
+    const deps: PipelineDeps = {
+      queue,
+      emails,
+      drafts,
+      memory,
+      audit,
+      router,
+      slack: slack && config.SLACK_APPROVALS_CHANNEL ? { poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL } : null,
+      mail: mailSender ? { sender: mailSender, from: mailFrom } : null,
+      teamName: teamNameFrom(mailFrom),
+      now: () => new Date(),
+      newMessageId: () => `<${randomUUID()}@${domainOf(mailFrom) ?? 'adjutant.local'}>`,
+      logger,
+    };
+    queue.define(rememberEmailJob(deps));
+    queue.define(draftReplyJob(deps));
+    queue.define(postApprovalJob(deps));
+    queue.define(sendReplyJob(deps));
+
+    if (slack) {
+      slack.handleApprovals(
+        createApprovalService({
+          drafts,
+          audit,
+          queue,
+          poster: slack.poster,
+          isApprover: createApproverCheck({ approvers: config.SLACK_APPROVERS, channel: config.SLACK_APPROVALS_CHANNEL, client: slack.app.client }),
+          now: () => new Date(),
+          logger,
+        }),
+      );
+    }
+
+    const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS });
+    let watcher: MailboxWatcher | null = null;
+    if (parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD) {
+      watcher = createImapWatcher({
+        options: {
+          host: config.IMAP_HOST,
+          user: config.IMAP_USER,
+          password: config.IMAP_PASSWORD,
+          tls: config.IMAP_TLS,
+          mailbox: config.IMAP_MAILBOX,
+          ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}),
+        },
+        state: createMailboxStateStore(prisma),
+        locks: createAdvisoryLocks(database.pool, database.kind === 'pglite'),
+        logger,
+        onMessage: async (raw, uid, mailbox) => {
+          await ingest(raw, uid, mailbox);
+        },
+      });
+    }
+
+    const health = createHealthRegistry();
+    health.register('database', async () => {
+      await prisma.$queryRaw`SELECT 1`;
+      return { status: 'ok', detail: database.kind === 'pglite' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL' };
+    });
+    health.register('jobs', () => (queue.health().running ? { status: 'ok' } : { status: 'failing', error: 'job worker is not running' }));
+    health.register('slack', () => slackHealth.report);
+    health.register('approvals', () =>
+      parts.approvals.enabled ? { status: 'ok', detail: `channel ${config.SLACK_APPROVALS_CHANNEL}` } : { status: 'disabled', reason: parts.approvals.reason ?? '' },
+    );
+    health.register('imap', () => {
+      if (!watcher) return { status: 'disabled', reason: parts.imap.reason ?? '' };
+      const state = watcher.health();
+      if (state.state === 'watching') return { status: 'ok', detail: `watching ${state.mailbox}` };
+      if (state.state === 'standby') return { status: 'ok', detail: `standby: another replica watches ${state.mailbox}` };
+      return { status: 'failing', error: `${state.state}${state.lastError ? `: ${state.lastError}` : ''}` };
+    });
+    health.register('smtp', () => (mailSender ? { status: 'ok', detail: `${config.SMTP_HOST}` } : { status: 'disabled', reason: parts.smtp.reason ?? '' }));
+    health.register('anthropic', () => (cloud ? { status: 'ok', detail: config.ANTHROPIC_MODEL } : { status: 'disabled', reason: parts.anthropic.reason ?? '' }));
+    health.register('ollama', () => (local ? { status: 'ok', detail: config.OLLAMA_MODEL } : { status: 'disabled', reason: parts.ollama.reason ?? '' }));
+    health.register('mcp', () => ({ status: 'disabled', reason: 'the MCP server is not built yet' }));
+
+    const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, logger });
+    const port = await http.listen(config.PORT, options.host);
+    cleanup.push(() => http.close());
+
+    await queue.start();
+    cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
+
+    if (slack) {
+      const app = slack;
+      // A wrong token is reported on /healthz, not a crash: mail is still stored and remembered.
+      await app.app.client.auth
+        .test()
+        .then((result) => {
+          slackHealth.report = { status: 'ok', detail: `${app.mode} mode as ${result.user ?? 'bot'} in ${result.team ?? 'workspace'}` };
+        })
+        .catch((error: unknown) => {
+          slackHealth.report = { status: 'failing', error: `auth.test failed: ${errorMessage(error)} (check SLACK_BOT_TOKEN)` };
+          logger.error({ err: error }, 'Slack auth.test failed');
+        });
+      await app.start().catch((error: unknown) => {
+        slackHealth.report = { status: 'failing', error: `Socket Mode connection failed: ${errorMessage(error)} (check SLACK_APP_TOKEN)` };
+        logger.error({ err: error }, 'Slack start failed');
+      });
+      cleanup.push(() => app.stop());
+    }
+
+    if (watcher) {
+      const active = watcher;
+      await active.start();
+      cleanup.push(() => active.stop());
+    }
+
+    logger.info({ port }, 'Adjutant is running');
+    let stopped: Promise<void> | null = null;
+    return {
+      port,
+      database,
+      health,
+      logger,
+      watcher,
+      stop() {
+        // Reverse order of start: intake first (watcher, Slack, HTTP), then jobs, then the database.
+        stopped ??= runCleanup().then(() => logger.info('Adjutant stopped'));
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await runCleanup();
+    throw error;
+  }
+}
+
+function domainOf(address: string): string | null {
+  const match = /@([^\s>]+)/.exec(address);
+  return match?.[1] ?? null;
+}
+
+/** "Acme Ops <ops@acme.com>" → "Acme Ops"; "ops@acme.com" → "acme.com". */
+function teamNameFrom(mailFrom: string): string {
+  const display = /^\s*"?([^"<]+?)"?\s*</.exec(mailFrom)?.[1];
+  return display ?? domainOf(mailFrom) ?? 'the team';
+}

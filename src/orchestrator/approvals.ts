@@ -1,0 +1,72 @@
+import type { SlackPoster } from '../channels/slack/slack-poster.ts';
+import type { Logger } from '../logger.ts';
+import type { AuditLog } from '../memory/audit.ts';
+import type { Draft, DraftStore } from '../memory/draft-store.ts';
+import type { JobQueue } from './job-queue.ts';
+import { JOB_SEND_REPLY } from './job-names.ts';
+
+export interface DecisionRequest {
+  draftId: string;
+  userId: string;
+  decision: 'approved' | 'rejected';
+  /** Where the click happened, for ephemeral answers. */
+  channel: string | null;
+}
+
+export type DecisionOutcome =
+  | { kind: 'decided'; draft: Draft }
+  | { kind: 'not-allowed' }
+  | { kind: 'already-decided'; draft: Draft }
+  | { kind: 'not-found' };
+
+export interface ApprovalService {
+  decide(request: DecisionRequest): Promise<DecisionOutcome>;
+}
+
+/**
+ * A click on Approve or Reject. Slack retries and double clicks arrive here more than once;
+ * the draft's conditional status change lets exactly one through, and the send job is keyed
+ * by the draft, so one approval sends one email.
+ */
+export function createApprovalService(deps: {
+  drafts: DraftStore;
+  audit: AuditLog;
+  queue: JobQueue;
+  poster: SlackPoster | null;
+  isApprover(userId: string): Promise<boolean>;
+  now(): Date;
+  logger: Logger;
+}): ApprovalService {
+  const { drafts, audit, queue, poster, logger } = deps;
+  const tell = async (channel: string | null, user: string, text: string) => {
+    if (!poster || !channel) return;
+    await poster.postEphemeral(channel, user, text).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the click'));
+  };
+  return {
+    async decide(request) {
+      const existing = await drafts.get(request.draftId);
+      if (!existing) return { kind: 'not-found' };
+      if (!(await deps.isApprover(request.userId))) {
+        await audit.record({ actor: request.userId, action: `draft.${request.decision === 'approved' ? 'approve' : 'reject'}.refused`, entityType: 'draft', entityId: existing.id, data: { reason: 'not an approver' } });
+        await tell(request.channel, request.userId, 'Only approvers can decide on drafts (see SLACK_APPROVERS). Nothing was sent.');
+        return { kind: 'not-allowed' };
+      }
+      const decided = await drafts.decide(existing.id, request.decision, request.userId, deps.now());
+      if (!decided) {
+        const current = (await drafts.get(existing.id)) ?? existing;
+        const who = current.decidedBy ? `<@${current.decidedBy}>` : 'someone';
+        await tell(request.channel, request.userId, `This draft was already ${current.status} by ${who}.`);
+        return { kind: 'already-decided', draft: current };
+      }
+      await audit.record({
+        actor: request.userId,
+        action: request.decision === 'approved' ? 'draft.approved' : 'draft.rejected',
+        entityType: 'draft',
+        entityId: decided.id,
+        data: { emailId: decided.emailId },
+      });
+      if (request.decision === 'approved') await queue.enqueue(JOB_SEND_REPLY, decided.id, { draftId: decided.id });
+      return { kind: 'decided', draft: decided };
+    },
+  };
+}

@@ -1,0 +1,5 @@
+/** The pipeline, one job per step: received email → remembered → drafted → posted → (approved) → sent. */
+export const JOB_REMEMBER_EMAIL = 'email.remember';
+export const JOB_DRAFT_REPLY = 'email.draft-reply';
+export const JOB_POST_APPROVAL = 'draft.post-approval';
+export const JOB_SEND_REPLY = 'draft.send-reply';

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { draftReply } from '../../agents/drafter.ts';
+import { replySubject } from '../../channels/email/smtp-sender.ts';
+import { AdjutantError } from '../../errors.ts';
+import { replyTarget } from '../../memory/email-store.ts';
+import type { JobDefinition } from '../job-queue.ts';
+import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL } from '../job-names.ts';
+import type { PipelineDeps } from '../pipeline-deps.ts';
+
+const data = z.object({ emailId: z.uuid() });
+
+/** Ask the model router for a reply to the original sender and store it as a pending draft. */
+export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
+  return {
+    name: JOB_DRAFT_REPLY,
+    schema: data,
+    async run({ emailId }) {
+      const email = await deps.emails.get(emailId);
+      if (!email) throw new AdjutantError('NOT_FOUND', `email ${emailId} does not exist`, { retryable: false });
+      const existing = await deps.drafts.latestForEmail(email.id);
+      if (existing) {
+        await deps.queue.enqueue(JOB_POST_APPROVAL, existing.id, { draftId: existing.id });
+        return;
+      }
+      if (!deps.router) {
+        await deps.audit.record({ actor: JOB_DRAFT_REPLY, action: 'draft.skipped', entityType: 'email', entityId: email.id, data: { reason: 'no language model configured (ANTHROPIC_API_KEY or OLLAMA_HOST)' } });
+        return;
+      }
+      const target = replyTarget(email);
+      if (!target.address) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
+      const draft = await draftReply(deps.router, {
+        teamName: deps.teamName,
+        instruction: email.instruction,
+        original: { fromName: target.name, fromAddress: target.address, subject: target.subject, date: target.sentAt, body: target.body },
+      });
+      const references = [...target.references];
+      if (target.messageId && !references.includes(target.messageId)) references.push(target.messageId);
+      const { draft: stored, created } = await deps.drafts.createFirst({
+        emailId: email.id,
+        toAddress: target.address,
+        toName: target.name,
+        subject: replySubject(target.subject),
+        body: draft.body,
+        inReplyTo: target.messageId,
+        references,
+        provider: draft.provider,
+        model: draft.model,
+      });
+      if (created) {
+        await deps.audit.record({ actor: JOB_DRAFT_REPLY, action: 'draft.created', entityType: 'draft', entityId: stored.id, data: { emailId: email.id, provider: draft.provider, model: draft.model } });
+      }
+      await deps.queue.enqueue(JOB_POST_APPROVAL, stored.id, { draftId: stored.id });
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { AdjutantError } from '../../errors.ts';
+import { replyTarget } from '../../memory/email-store.ts';
+import type { JobDefinition } from '../job-queue.ts';
+import { JOB_DRAFT_REPLY, JOB_REMEMBER_EMAIL } from '../job-names.ts';
+import type { PipelineDeps } from '../pipeline-deps.ts';
+
+const data = z.object({ emailId: z.uuid() });
+
+/** Put the email into memory (chunks, full-text, embeddings), then ask for a draft when one is due. */
+export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
+  return {
+    name: JOB_REMEMBER_EMAIL,
+    schema: data,
+    async run({ emailId }) {
+      const email = await deps.emails.get(emailId);
+      if (!email) throw new AdjutantError('NOT_FOUND', `email ${emailId} does not exist`, { retryable: false });
+      const target = replyTarget(email);
+      const result = await deps.memory.remember({
+        kind: 'email',
+        title: target.subject || '(no subject)',
+        content: target.body,
+        sourceType: 'email',
+        sourceRef: email.messageId,
+        author: target.address,
+        occurredAt: target.sentAt ?? email.receivedAt,
+        emailId: email.id,
+      });
+      if (result.created) {
+        await deps.audit.record({
+          actor: JOB_REMEMBER_EMAIL,
+          action: 'memory.stored',
+          entityType: 'email',
+          entityId: email.id,
+          data: { itemId: result.itemId, chunks: result.chunks, embedded: result.embedded, ...(result.embeddingSkipped ? { embeddingSkipped: result.embeddingSkipped } : {}) },
+        });
+      }
+      // Until triage exists (a later issue), drafts are made for what a teammate asked for: forwards.
+      if (email.isForward && target.address) {
+        await deps.queue.enqueue(JOB_DRAFT_REPLY, email.id, { emailId: email.id });
+      } else if (email.isForward) {
+        await deps.audit.record({ actor: JOB_REMEMBER_EMAIL, action: 'draft.skipped', entityType: 'email', entityId: email.id, data: { reason: 'original sender not found in the forward' } });
+      }
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { ModelRouter } from '../brains/router.ts';
+import type { SlackPoster } from '../channels/slack/slack-poster.ts';
+import type { MailSender } from '../channels/email/smtp-sender.ts';
+import type { Logger } from '../logger.ts';
+import type { AuditLog } from '../memory/audit.ts';
+import type { DraftStore } from '../memory/draft-store.ts';
+import type { EmailStore } from '../memory/email-store.ts';
+import type { MemoryStore } from '../memory/memory-store.ts';
+import type { JobQueue } from './job-queue.ts';
+
+/** Everything the pipeline jobs use, built in main.ts. Parts that are not configured are null. */
+export interface PipelineDeps {
+  queue: JobQueue;
+  emails: EmailStore;
+  drafts: DraftStore;
+  memory: MemoryStore;
+  audit: AuditLog;
+  router: ModelRouter | null;
+  slack: { poster: SlackPoster; approvalsChannel: string } | null;
+  mail: { sender: MailSender; from: string } | null;
+  teamName: string;
+  now(): Date;
+  newMessageId(): string;
+  logger: Logger;
+}
