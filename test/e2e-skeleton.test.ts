@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/main.ts';
+import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
+import { buttonClick, sendSignedInteraction, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
+import { deliver, freshMailboxUser } from './support/mailbox.ts';
+import { testServices } from './support/services.ts';
+import { startSmtpCapture } from './support/smtp-capture.ts';
+import { waitUntil } from './support/wait.ts';
+
+/**
+ * The path that matters most, through real parts: a teammate forwards a client's email to the
+ * shared mailbox (Dovecot, delivered over LMTP), Adjutant stores and remembers it, Claude (an
+ * HTTP fake of the Messages API) drafts a reply, the card and draft appear in Slack (an HTTP fake
+ * of the Web API), an approver clicks Approve (a signed block_actions request to our HTTP
+ * receiver), and the reply leaves over SMTP (a real SMTP server) exactly once.
+ */
+const BOT_TOKEN = 'xoxb-test-bot-token';
+const SIGNING_SECRET = 'test-signing-secret-0123456789';
+const APPROVALS = 'C0APPROVALS';
+const ALICE = 'U0ALICE'; // member of the approvals channel
+const MALLORY = 'U0MALLORY'; // not a member
+const DRAFT_TEXT = 'Hi Dana,\n\nThe invoice for PO 7781 went out on Friday; the signed PO is attached.\n\nBest,\nAcme Ops';
+const FORWARD = readFileSync(new URL('./fixtures/email/attached-rfc822-forward.eml', import.meta.url));
+
+describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → approve → sent (%s)', (kind) => {
+  let database: TestDatabase;
+  let slack: SlackFake;
+  let anthropic: AnthropicFake;
+  let smtp: Awaited<ReturnType<typeof startSmtpCapture>>;
+  let service: Service;
+  const mailboxUser = freshMailboxUser(`e2e-${kind}`);
+
+  beforeAll(async () => {
+    const services = testServices();
+    database = await createTestDatabase(kind);
+    slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, 'U0BOB'] }, usersByEmail: { 'sam@team.example': 'U0SAM' } });
+    anthropic = await startAnthropicFake({ apiKey: 'sk-ant-test-key', respond: () => DRAFT_TEXT });
+    smtp = await startSmtpCapture();
+    const config = loadConfig({
+      envFile: null,
+      env: {
+        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+        DATA_DIR: database.dataDir,
+        PORT: '0',
+        LOG_LEVEL: 'error',
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: slack.apiUrl,
+        SLACK_APPROVALS_CHANNEL: APPROVALS,
+        IMAP_HOST: services.imapHost,
+        IMAP_PORT: String(services.imapPort),
+        IMAP_USER: mailboxUser,
+        IMAP_PASSWORD: services.imapPassword,
+        IMAP_TLS: 'false',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(smtp.port),
+        SMTP_TLS: 'false',
+        MAIL_FROM: 'Acme Ops <ops@team.example>',
+        TEAM_DOMAINS: 'team.example',
+        ANTHROPIC_API_KEY: 'sk-ant-test-key',
+        ANTHROPIC_BASE_URL: anthropic.url,
+      },
+    });
+    service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
+    await waitUntil('the watcher to watch the mailbox', () => service.watcher?.health().state === 'watching');
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await Promise.all([slack?.close(), anthropic?.close(), smtp?.close()]);
+    await database?.drop();
+  });
+
+  it('drafts a reply to the original sender and posts it for approval', async () => {
+    await deliver(mailboxUser, FORWARD, 'sam@team.example');
+
+    // Card in the approvals channel, then the draft with buttons in its thread.
+    const posts = await slack.waitFor('chat.postMessage', 2, 30_000);
+    const [card, draftPost] = posts;
+    expect(card?.args.channel).toBe(APPROVALS);
+    expect(JSON.stringify(card?.args.blocks)).toContain('Dana Client');
+    expect(JSON.stringify(card?.args.blocks)).toContain('Forwarded by <@U0SAM>');
+    expect(JSON.stringify(card?.args.blocks)).toContain('Tell them the invoice went out on Friday');
+    expect(draftPost?.args.thread_ts).toBeTruthy();
+    const draftBlocks = JSON.stringify(draftPost?.args.blocks);
+    expect(draftBlocks).toContain('went out on Friday; the signed PO is attached');
+    expect(draftBlocks).toContain('draft_approve');
+    expect(draftBlocks).toContain('draft_reject');
+
+    // The model got the teammate's note as the instruction and the client's email as data.
+    const request = anthropic.requests.at(-1)?.body;
+    const userTurn = JSON.stringify(request?.messages);
+    expect(userTurn).toContain('Tell them the invoice went out on Friday');
+    expect(userTurn).toContain('Our AP team needs the invoice for PO 7781');
+    expect(JSON.stringify(request?.system)).toContain('untrusted');
+
+    // Stored once with its raw source and the recovered original.
+    const emails = await service.database.prisma.email.findMany();
+    expect(emails).toHaveLength(1);
+    expect(emails[0]?.isForward).toBe(true);
+    expect(emails[0]?.originalFrom).toBe('dana@client.example');
+    // The raw source is kept whole (the delivering server only adds trace headers on top).
+    const normalise = (text: string) => text.replace(/\r\n/g, '\n').trim();
+    expect(normalise(Buffer.from(emails[0]?.raw ?? []).toString('utf8'))).toContain(normalise(FORWARD.toString('utf8')));
+    const chunks = await service.database.prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM memory_chunks WHERE search_vector @@ plainto_tsquery('english', 'invoice payment run')`;
+    expect(Number(chunks[0]?.n)).toBeGreaterThan(0);
+  });
+
+  it('refuses forged or non-approver clicks and sends nothing', async () => {
+    const draft = await service.database.prisma.draft.findFirstOrThrow();
+    const url = `http://127.0.0.1:${service.port}/slack/events`;
+    const click = buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: draft.slackDraftTs ?? '', actionId: 'draft_approve', value: draft.id });
+
+    const forged = await sendSignedInteraction(url, 'not-the-secret', click);
+    expect(forged.status).toBe(401);
+    const stale = await sendSignedInteraction(url, SIGNING_SECRET, click, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    expect(stale.status).toBe(401);
+
+    const outsider = await sendSignedInteraction(url, SIGNING_SECRET, { ...click, user: { id: MALLORY, username: 'mallory', name: 'mallory', team_id: 'T000FAKE' } });
+    expect(outsider.status).toBe(200);
+    const ephemeral = await slack.waitFor('chat.postEphemeral', 1);
+    expect(ephemeral[0]?.args.user).toBe(MALLORY);
+    expect(String(ephemeral[0]?.args.text)).toContain('Only approvers');
+
+    expect((await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('pending');
+    expect(smtp.messages).toHaveLength(0);
+  });
+
+  it('sends the reply once when an approver clicks Approve, even twice and with a Slack retry', async () => {
+    const draft = await service.database.prisma.draft.findFirstOrThrow();
+    const url = `http://127.0.0.1:${service.port}/slack/events`;
+    const click = buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: draft.slackDraftTs ?? '', actionId: 'draft_approve', value: draft.id });
+
+    const [first, second] = await Promise.all([sendSignedInteraction(url, SIGNING_SECRET, click), sendSignedInteraction(url, SIGNING_SECRET, click)]);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    const retry = await sendSignedInteraction(url, SIGNING_SECRET, click, { retryNum: 1 });
+    expect(retry.status).toBe(200);
+
+    const [sent] = await smtp.waitFor(1, 30_000);
+    expect(sent?.envelope.to).toEqual(['dana@client.example']);
+    expect(sent?.envelope.from).toBe('ops@team.example');
+    expect(sent?.parsed.from?.value[0]?.address).toBe('ops@team.example');
+    expect(sent?.parsed.subject).toBe('Re: Invoice timing – PO 7781');
+    expect(sent?.parsed.inReplyTo).toBe('<20250106174803.4f2a9c1e@mail.client.example>');
+    expect(sent?.parsed.references).toEqual([
+      '<CAJx7aa1bB2cC3dD4eE5fF6gG@mail.gmail.com>',
+      '<CAJx9fN8wQ2rT5yU7iO9pA1sD3fG@mail.gmail.com>',
+      '<20250106174803.4f2a9c1e@mail.client.example>',
+    ]);
+    expect(sent?.parsed.text?.trim()).toBe(DRAFT_TEXT);
+
+    // The draft message in Slack now says who approved, when, and that it went out.
+    const updated = await waitUntil('the Slack message to show the reply was sent', () =>
+      slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs && JSON.stringify(call.args.blocks).includes('sent to dana@client.example')),
+    );
+    expect(JSON.stringify(updated.args.blocks)).toMatch(/Approved by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(JSON.stringify(updated.args.blocks)).not.toContain('draft_approve');
+
+    const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
+    expect(stored.status).toBe('sent');
+    expect(stored.decidedBy).toBe(ALICE);
+    expect(stored.sentMessageId).toBe(sent?.parsed.messageId);
+
+    // One more click after sending: still exactly one email.
+    const late = await sendSignedInteraction(url, SIGNING_SECRET, click);
+    expect(late.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(smtp.messages).toHaveLength(1);
+
+    const email = await service.database.prisma.email.findFirstOrThrow();
+    const trail = await service.database.prisma.auditEntry.findMany({ orderBy: { id: 'asc' } });
+    const actions = trail.map((entry) => entry.action);
+    expect(actions).toEqual(
+      expect.arrayContaining(['email.received', 'memory.stored', 'draft.created', 'approval.posted', 'draft.approve.refused', 'draft.approved', 'reply.sent']),
+    );
+    expect(actions.filter((action) => action === 'draft.approved')).toHaveLength(1);
+    expect(actions.filter((action) => action === 'reply.sent')).toHaveLength(1);
+    expect(trail.find((entry) => entry.action === 'email.received')?.entityId).toBe(email.id);
+    expect(trail.find((entry) => entry.action === 'draft.approved')?.actor).toBe(ALICE);
+
+    // The audit log cannot be rewritten.
+    await expect(service.database.prisma.auditEntry.deleteMany()).rejects.toThrow(/append-only/);
+  });
+});

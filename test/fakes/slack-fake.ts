@@ -1,0 +1,173 @@
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A local stand-in for the Slack Web API: it answers the methods Adjutant calls with Slack's
+ * response shapes (form or JSON bodies, bearer token checked), so the real @slack/web-api client
+ * and Bolt run against it. Point SLACK_API_URL at `apiUrl`.
+ */
+
+export interface SlackCall {
+  method: string;
+  token: string | null;
+  args: Record<string, unknown>;
+}
+
+export interface SlackFakeOptions {
+  botToken: string;
+  teamId?: string;
+  botUserId?: string;
+  /** conversations.members per channel. */
+  channelMembers?: Record<string, string[]>;
+  /** users.lookupByEmail: address → user ID. */
+  usersByEmail?: Record<string, string>;
+}
+
+export interface SlackFake {
+  apiUrl: string;
+  calls: SlackCall[];
+  callsTo(method: string): SlackCall[];
+  /** Resolves when `count` calls to `method` have been seen. */
+  waitFor(method: string, count?: number, timeoutMs?: number): Promise<SlackCall[]>;
+  close(): Promise<void>;
+}
+
+export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFake> {
+  const calls: SlackCall[] = [];
+  const waiters: (() => void)[] = [];
+  let messageCounter = 0;
+  const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++messageCounter).padStart(6, '0')}`;
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const method = (req.url ?? '').replace(/^\/(api\/)?/, '').split('?')[0] ?? '';
+      const args = await readArgs(req);
+      const authorization = req.headers.authorization;
+      const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : typeof args.token === 'string' ? args.token : null;
+      calls.push({ method, token, args });
+      for (const wake of waiters.splice(0)) wake();
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify(token === options.botToken ? answer(method, args) : { ok: false, error: 'invalid_auth' }));
+    })();
+  });
+
+  function answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://fake.slack.test/', team: 'Fake Team', user: 'adjutant', team_id: options.teamId ?? 'T000FAKE', user_id: options.botUserId ?? 'U000BOT', bot_id: 'B000BOT' };
+      case 'chat.postMessage': {
+        const ts = nextTs();
+        return { ok: true, channel: args.channel, ts, message: { type: 'message', text: args.text, ts, ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}) } };
+      }
+      case 'chat.update':
+        return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: nextTs() };
+      case 'conversations.members':
+        return { ok: true, members: options.channelMembers?.[String(args.channel)] ?? [], response_metadata: { next_cursor: '' } };
+      case 'conversations.info':
+        return { ok: true, channel: { id: args.channel, name: 'approvals', is_member: true } };
+      case 'users.lookupByEmail': {
+        const id = options.usersByEmail?.[String(args.email).toLowerCase()];
+        return id ? { ok: true, user: { id, name: id.toLowerCase() } } : { ok: false, error: 'users_not_found' };
+      }
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const callsTo = (method: string) => calls.filter((call) => call.method === method);
+  return {
+    apiUrl: `http://127.0.0.1:${port}/api/`,
+    calls,
+    callsTo,
+    async waitFor(method, count = 1, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (callsTo(method).length < count) {
+        if (Date.now() > deadline) throw new Error(`Slack fake: expected ${count} ${method} call(s) within ${timeoutMs} ms, saw ${callsTo(method).length}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 200);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      return callsTo(method);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function readArgs(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks).toString('utf8');
+  if (body === '') return {};
+  if ((req.headers['content-type'] ?? '').includes('application/json')) return JSON.parse(body) as Record<string, unknown>;
+  // The Web API client sends form bodies; structured arguments (blocks) arrive as JSON strings.
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    args[key] = (value.startsWith('[') || value.startsWith('{')) ? safeJson(value) : value;
+  }
+  return args;
+}
+
+function safeJson(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+/** Sign a request body the way Slack does (v0 HMAC-SHA256 over `v0:{ts}:{body}`). */
+export function slackSignature(signingSecret: string, timestamp: number, body: string): string {
+  return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+/** POST an interactivity payload (block_actions) to the app's /slack/events, signed like Slack. */
+export async function sendSignedInteraction(
+  url: string,
+  signingSecret: string,
+  payload: Record<string, unknown>,
+  options: { timestamp?: number; retryNum?: number; signature?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(timestamp),
+      'x-slack-signature': options.signature ?? slackSignature(signingSecret, timestamp, body),
+      ...(options.retryNum ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
+    },
+    body,
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+/** A block_actions payload for a click on a button in a message, as Slack sends it. */
+export function buttonClick(input: { userId: string; channel: string; messageTs: string; actionId: string; value: string; teamId?: string }): Record<string, unknown> {
+  return {
+    type: 'block_actions',
+    user: { id: input.userId, username: input.userId.toLowerCase(), name: input.userId.toLowerCase(), team_id: input.teamId ?? 'T000FAKE' },
+    api_app_id: 'A000FAKE',
+    token: 'legacy-verification-token',
+    container: { type: 'message', message_ts: input.messageTs, channel_id: input.channel, is_ephemeral: false },
+    trigger_id: '1234.5678.abcdef',
+    team: { id: input.teamId ?? 'T000FAKE', domain: 'fake' },
+    channel: { id: input.channel, name: 'approvals' },
+    message: { type: 'message', ts: input.messageTs, text: 'draft', user: 'U000BOT' },
+    response_url: 'https://hooks.slack.test/actions/T000FAKE/1/abc',
+    actions: [{ type: 'button', action_id: input.actionId, block_id: 'draft_actions', value: input.value, action_ts: `${Date.now() / 1000}`, text: { type: 'plain_text', text: 'Approve & send' } }],
+  };
+}
