@@ -10,7 +10,7 @@ import { AdjutantError } from './errors.ts';
 const emptyToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 const optionalString = z.preprocess(emptyToUndefined, z.string().trim().optional());
 const optionalUrl = (form: string) =>
-  z.preprocess(emptyToUndefined, z.url({ error: `expected ${form}` }).optional());
+  z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/, error: `expected ${form}` }).optional());
 const portNumber = z.coerce
   .number({ error: 'expected a port number (1-65535)' })
   .int({ error: 'expected a port number (1-65535)' })
