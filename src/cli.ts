@@ -47,17 +47,22 @@ function loadConfigOrExit(): Config {
 }
 
 async function start(config: Config): Promise<number> {
+  // Listen for signals before start-up: a SIGTERM during migrations waits for start-up, then stops cleanly.
+  let signalled: string | null = null;
+  let wake: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => (wake = resolve));
+  const onSignal = (signal: string) => {
+    if (signalled) process.exit(130); // a second signal means "now"
+    signalled = signal;
+    wake();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
   const service = await startService(config);
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      service.logger.info({ signal }, 'shutting down');
-      // A second signal means "now".
-      process.once(signal, () => process.exit(130));
-      void service.stop().then(resolve);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  await stopRequested;
+  service.logger.info({ signal: signalled }, 'shutting down');
+  await service.stop();
   return 0;
 }
 

@@ -185,7 +185,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     health.register('smtp', () => (mailSender ? { status: 'ok', detail: `${config.SMTP_HOST}` } : { status: 'disabled', reason: parts.smtp.reason ?? '' }));
     health.register('anthropic', () => (cloud ? { status: 'ok', detail: config.ANTHROPIC_MODEL } : { status: 'disabled', reason: parts.anthropic.reason ?? '' }));
     health.register('ollama', () => (local ? { status: 'ok', detail: config.OLLAMA_MODEL } : { status: 'disabled', reason: parts.ollama.reason ?? '' }));
-    health.register('mcp', () => ({ status: 'disabled', reason: 'the MCP server is not built yet' }));
+    health.register('mcp', () => ({ status: 'disabled', reason: parts.mcp.reason ?? '' }));
 
     const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, logger });
     const port = await http.listen(config.PORT, options.host);

@@ -1,7 +1,7 @@
 import type { Provider } from './types.ts';
 
 /**
- * What a model call costs, for the ledger and (later) the daily budget. Prices are list prices
+ * What a model call costs, for the ledger and (later) the weekly budget (LLM_WEEKLY_BUDGET_USD). Prices are list prices
  * in USD per million tokens from Anthropic's pricing page (platform.claude.com/docs/en/about-claude/pricing).
  * Prompt caching and batch discounts are ignored: we send neither, so base rates are the bill.
  *

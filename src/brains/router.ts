@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { costUsd } from './pricing.ts';
 import type { CallLedger, ChatModel, ChatRequest, ChatResult, Tier } from './types.ts';
 
-/** Decides whether the cloud model may be used for the next call (the daily spend cap). */
+/** Decides whether the cloud model may be used for the next call (the weekly spend cap, LLM_WEEKLY_BUDGET_USD). */
 export interface CloudBudget {
   allowCloud(): Promise<boolean>;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -62,10 +62,12 @@ async function createPgliteDatabase(directory: string): Promise<Database> {
     import('pglite-prisma-adapter'),
   ]);
   mkdirSync(directory, { recursive: true });
+  const releaseLock = lockDataDirectory(directory);
   let pglite: InstanceType<typeof PGlite>;
   try {
     pglite = await PGlite.create(directory, { extensions: { vector } });
   } catch (error) {
+    releaseLock();
     throw new AdjutantError('DB_UNAVAILABLE', `Cannot open the embedded database in ${directory}: ${(error as Error).message}. Another Adjutant process may be using DATA_DIR, or the directory is damaged; stop the other process or point DATA_DIR elsewhere.`, { cause: error });
   }
   const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1 });
@@ -80,8 +82,41 @@ async function createPgliteDatabase(directory: string): Promise<Database> {
       await prisma.$disconnect();
       await pool.end();
       await pglite.close();
+      releaseLock();
     },
   };
+}
+
+/**
+ * PGlite has no server to arbitrate: two processes opening the same directory corrupt it.
+ * A lock file with our pid keeps a second Adjutant (or `adjutant migrate` beside a running
+ * service) out; a lock left by a dead process is taken over.
+ */
+function lockDataDirectory(directory: string): () => void {
+  const lockFile = `${directory}.lock`;
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lockFile, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+        throw new AdjutantError('DB_UNAVAILABLE', `The embedded database in ${directory} is in use by another Adjutant process (pid ${holder}). Stop it first, or set DATABASE_URL to share a PostgreSQL server between processes.`);
+      }
+      rmSync(lockFile, { force: true });
+    }
+  }
+  throw new AdjutantError('DB_UNAVAILABLE', `Could not lock the embedded database in ${directory}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The URL without its password, for messages. */
