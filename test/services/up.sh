@@ -23,6 +23,8 @@
 #                                (adjutant / adjutant / adjutant_test)
 #   ADJUTANT_TEST_PGVECTOR_SUITE Debian suite to take pgvector source from (trixie)
 #   ADJUTANT_TEST_VERIFY=1       force the full Dovecot round-trip self-test
+#   ADJUTANT_TEST_REBUILD_PGVECTOR=1  rebuild + reinstall pgvector even if present
+#                                (existing databases keep their extension version)
 #
 # Output: $STATE_DIR/env with KEY=VALUE lines (see write_env_file below).
 
@@ -62,6 +64,7 @@ TLS_KEY="$DOVECOT_DIR/tls/key.pem"
 ENV_FILE="$STATE_DIR/env"
 LOG_DIR="$STATE_DIR/logs"
 LOCK_FILE="$STATE_DIR/.lock"
+LOCK_FD=""
 
 START_TS=$(date +%s)
 TMP_DIR=""
@@ -92,19 +95,36 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT   # make sure the EXIT trap (temp files, policy-rc.d) runs
+trap 'exit 143' TERM
 
 is_root() { [[ $(id -u) == 0 ]]; }
+
+# Run a command that may leave a daemon behind (postgres, dovecot, package
+# postinst scripts) with stdin from /dev/null and every fd above 2 closed.
+# Daemons inherit open fds: our lock fd would keep the flock held forever,
+# and a caller's pipe (CI runner, npm) would never see EOF.
+daemonize_cmd() {
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec "$@"
+  ) </dev/null
+}
 need_root() {
   is_root || die "must run as root to $1." \
     "Re-run with: sudo bash test/services/up.sh   (CI runs it as root)"
 }
 
-tmp_dir() {
+# Creates $TMP_DIR (removed by the EXIT trap). Call directly, not via $(...),
+# or the assignment is lost in the subshell.
+make_tmp_dir() {
   if [[ -z $TMP_DIR ]]; then
     TMP_DIR=$(mktemp -d /tmp/adjutant-services.XXXXXX)
     chmod 755 "$TMP_DIR"   # apt's _apt sandbox user must be able to write into it
   fi
-  printf '%s' "$TMP_DIR"
 }
 
 # Show the tail of a log file on stderr (for error messages).
@@ -122,7 +142,7 @@ port_open() {
   local port=$1 expect=${2:-} fd line=""
   { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   if [[ -n $expect ]]; then
-    IFS= read -r -t 3 line <&"$fd" || true
+    IFS= read -r -t 3 line <&"$fd" 2>/dev/null || true
     exec {fd}>&-
     [[ $line == "$expect"* ]]
     return
@@ -140,13 +160,13 @@ apt_install() {
   local log; log=$(apt_log "$name")
   need_root "install $* (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  local -a cmd=(apt-get install -y -q --no-install-recommends
+  local -a cmd=(apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@")
-  if "${cmd[@]}" >"$log" 2>&1; then return 0; fi
+  if daemonize_cmd "${cmd[@]}" >"$log" 2>&1; then return 0; fi
   if grep -qE "Unable to locate package|has no installation candidate|Failed to fetch|404 +Not Found|Unable to fetch some archives" "$log"; then
     say "apt package lists missing or stale; running apt-get update…"
     apt-get update -q >>"$log" 2>&1 || { show_tail "$log"; die "apt-get update failed (see $log)." "Check network access to the Debian mirror."; }
-    if "${cmd[@]}" >>"$log" 2>&1; then return 0; fi
+    if daemonize_cmd "${cmd[@]}" >>"$log" 2>&1; then return 0; fi
   fi
   show_tail "$log"
   die "apt-get install $* failed (full log: $log)." \
@@ -156,28 +176,33 @@ apt_install() {
 # ----------------------------------------------------------------------------
 # Validation + state dir + lock
 # ----------------------------------------------------------------------------
-for v in IMAP_PORT IMAPS_PORT LMTP_PORT PG_PORT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'."
-done
-[[ $IMAP_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "ADJUTANT_TEST_IMAP_PASSWORD may only contain [A-Za-z0-9._-]."
-[[ $PG_USER =~ ^[a-z_][a-z0-9_]*$ && $PG_DB =~ ^[a-z_][a-z0-9_]*$ ]] || die "PG user/db names must match ^[a-z_][a-z0-9_]*$."
-[[ $PG_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "ADJUTANT_TEST_PG_PASSWORD may only contain [A-Za-z0-9._-] (it goes into a URL)."
-[[ ${#DOVECOT_DIR} -le 60 ]] || die "state dir path too long for Dovecot's unix sockets (108-byte limit): $DOVECOT_DIR" \
-  "Set ADJUTANT_TEST_STATE_DIR to a shorter path."
+validate_and_lock() {
+  for v in IMAP_PORT IMAPS_PORT LMTP_PORT PG_PORT; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'."
+  done
+  [[ $IMAP_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "ADJUTANT_TEST_IMAP_PASSWORD may only contain [A-Za-z0-9._-]."
+  [[ $PG_USER =~ ^[a-z_][a-z0-9_]*$ && $PG_DB =~ ^[a-z_][a-z0-9_]*$ ]] || die "PG user/db names must match ^[a-z_][a-z0-9_]*$."
+  [[ $PG_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "ADJUTANT_TEST_PG_PASSWORD may only contain [A-Za-z0-9._-] (it goes into a URL)."
+  [[ ${#DOVECOT_DIR} -le 60 ]] || die "state dir path too long for Dovecot's unix sockets (108-byte limit): $DOVECOT_DIR" \
+    "Set ADJUTANT_TEST_STATE_DIR to a shorter path."
 
-if ! mkdir -p "$STATE_DIR" "$LOG_DIR" 2>/dev/null; then
-  die "cannot create state dir $STATE_DIR." "Run as root (sudo) or set ADJUTANT_TEST_STATE_DIR to a writable path."
-fi
-
-if { exec {LOCK_FD}>>"$LOCK_FILE"; } 2>/dev/null; then
-  if ! flock -n "$LOCK_FD"; then
-    say "another up.sh is running; waiting for lock $LOCK_FILE…"
-    flock -w 1200 "$LOCK_FD" || die "timed out after 20 min waiting for $LOCK_FILE." \
-      "If no other up.sh is running, delete the lock file and retry."
+  if ! mkdir -p "$STATE_DIR" "$LOG_DIR" 2>/dev/null; then
+    die "cannot create state dir $STATE_DIR." "Run as root (sudo) or set ADJUTANT_TEST_STATE_DIR to a writable path."
   fi
-else
-  warn "cannot open lock file $LOCK_FILE (not writable); continuing without lock."
-fi
+
+  # Read-only fallback: flock works on any fd, so non-root callers still
+  # serialize against root runs when the lock file already exists.
+  if { exec {LOCK_FD}>>"$LOCK_FILE"; } 2>/dev/null || { exec {LOCK_FD}<"$LOCK_FILE"; } 2>/dev/null; then
+    if ! flock -n "$LOCK_FD"; then
+      say "another up.sh is running; waiting for lock $LOCK_FILE…"
+      flock -w 1200 "$LOCK_FD" || die "timed out after 20 min waiting for $LOCK_FILE." \
+        "If no other up.sh is running, delete the lock file and retry."
+    fi
+  else
+    LOCK_FD=""
+    warn "cannot open lock file $LOCK_FILE (not writable); continuing without lock."
+  fi
+}
 
 # ----------------------------------------------------------------------------
 # PostgreSQL
@@ -208,7 +233,7 @@ ensure_pg_cluster() {
   if [[ -z $line ]]; then
     need_root "create PostgreSQL cluster $PG_VERSION/$PG_CLUSTER"
     say "creating PostgreSQL cluster $PG_VERSION/$PG_CLUSTER on port $PG_PORT…"
-    pg_createcluster -p "$PG_PORT" "$PG_VERSION" "$PG_CLUSTER" >"$LOG_DIR/pg_createcluster.log" 2>&1 ||
+    daemonize_cmd pg_createcluster -p "$PG_PORT" "$PG_VERSION" "$PG_CLUSTER" >"$LOG_DIR/pg_createcluster.log" 2>&1 ||
       { show_tail "$LOG_DIR/pg_createcluster.log"; die "pg_createcluster $PG_VERSION $PG_CLUSTER failed."; }
     line=$(pg_cluster_line)
   fi
@@ -223,7 +248,7 @@ ensure_pg_cluster() {
   if [[ $status != online* ]]; then
     need_root "start PostgreSQL"
     say "starting PostgreSQL $PG_VERSION/$PG_CLUSTER…"
-    if ! pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >"$LOG_DIR/pg_start.log" 2>&1; then
+    if ! daemonize_cmd pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >"$LOG_DIR/pg_start.log" 2>&1; then
       show_tail "$LOG_DIR/pg_start.log"
       show_tail "$logfile"
       die "could not start PostgreSQL $PG_VERSION/$PG_CLUSTER (port $PG_PORT in use? see logs above)." \
@@ -265,7 +290,8 @@ debian_mirror() {
 
 build_pgvector() {
   need_root "build and install pgvector"
-  local t; t=$(tmp_dir)
+  make_tmp_dir
+  local t=$TMP_DIR
   local log="$LOG_DIR/pgvector-build.log"
   : >"$log"
 
@@ -344,10 +370,11 @@ ensure_pg_hba() {
 }
 
 ensure_postgres() {
-  if pg_ready; then return 0; fi
+  local rebuild=${ADJUTANT_TEST_REBUILD_PGVECTOR:-0}
+  if [[ $rebuild != 1 ]] && pg_ready; then return 0; fi
   PG_CHANGED=1
   ensure_pg_cluster
-  if [[ ! -f $PGVECTOR_CONTROL ]]; then
+  if [[ ! -f $PGVECTOR_CONTROL || $rebuild == 1 ]]; then
     build_pgvector
   fi
   need_root "create the PostgreSQL role/database (runs psql as the postgres user)"
@@ -390,7 +417,7 @@ install_dovecot() {
   local pid
   if [[ -f /run/dovecot/master.pid ]]; then
     pid=$(cat /run/dovecot/master.pid 2>/dev/null || true)
-    if [[ -n $pid && -d /proc/$pid ]]; then
+    if [[ -n $pid ]] && pid_alive "$pid"; then
       say "stopping system dovecot (pid $pid) started by the package install"
       if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
         systemctl stop dovecot.service dovecot.socket 2>/dev/null || true
@@ -418,18 +445,28 @@ render_dovecot_conf() {
       "$TEMPLATE"
 }
 
+# pid_alive PID — process exists and is not a zombie. A killed dovecot master
+# can linger as a zombie when PID 1 does not reap orphans (containers/microVMs).
+pid_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != [ZX] ]]
+}
+
 dovecot_pid() {
   local pid
   [[ -f $DOVECOT_PIDFILE ]] || return 1
   pid=$(cat "$DOVECOT_PIDFILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ && -d /proc/$pid ]] || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
   # Guard against pid reuse: must be a dovecot master.
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dovecot ]] || return 1
   printf '%s' "$pid"
 }
 
 dovecot_up() {
-  dovecot_pid >/dev/null &&
+  # master.pid is 0600 root: a non-root caller can only rely on the ports.
+  { dovecot_pid >/dev/null || { ! is_root && [[ -f $DOVECOT_PIDFILE && ! -r $DOVECOT_PIDFILE ]]; }; } &&
     port_open "$IMAP_PORT" '* OK' &&
     port_open "$IMAPS_PORT" &&
     port_open "$LMTP_PORT" '220 '
@@ -441,7 +478,7 @@ stop_dovecot() {
   say "stopping test dovecot (pid $pid)…"
   kill "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
-    [[ -d /proc/$pid ]] || return 0
+    pid_alive "$pid" || return 0
     sleep 0.1
   done
   warn "dovecot pid $pid did not exit after 10 s; sending SIGKILL"
@@ -451,7 +488,7 @@ stop_dovecot() {
 
 make_tls_cert() {
   mkdir -p "$DOVECOT_DIR/tls"
-  chmod 700 "$DOVECOT_DIR/tls"
+  chmod 755 "$DOVECOT_DIR/tls"   # cert is read by tests (TEST_IMAP_TLS_CA); key itself is 0600
   say "generating self-signed TLS certificate (CN=localhost, SAN localhost + 127.0.0.1)…"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
     -subj "/CN=localhost/O=Adjutant test" \
@@ -477,8 +514,15 @@ wait_dovecot_auth() {
 
 start_dovecot() {
   need_root "start the test Dovecot"
-  local port who
+  local port who i
+  # Stale master.pid (dead or zombie master) makes dovecot refuse to start
+  # ("Dovecot is already running with PID ..."): we know it is dead, drop it.
+  if [[ -f $DOVECOT_PIDFILE ]] && ! dovecot_pid >/dev/null; then
+    rm -f "$DOVECOT_PIDFILE"
+  fi
   for port in "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT"; do
+    # Children of a just-killed master may hold the listener for a moment.
+    for ((i = 0; i < 30; i++)); do port_open "$port" || break; sleep 0.1; done
     if port_open "$port"; then
       who=$(ss -ltnpH "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n1)
       die "port 127.0.0.1:$port is already in use${who:+ by $who}, but not by our test dovecot." \
@@ -486,13 +530,12 @@ start_dovecot() {
     fi
   done
   say "starting test dovecot (IMAP $IMAP_PORT, IMAPS $IMAPS_PORT, LMTP $LMTP_PORT)…"
-  if ! dovecot -c "$DOVECOT_CONF" >"$LOG_DIR/dovecot-start.log" 2>&1; then
+  if ! daemonize_cmd dovecot -c "$DOVECOT_CONF" >"$LOG_DIR/dovecot-start.log" 2>&1; then
     cat "$LOG_DIR/dovecot-start.log" >&2
     show_tail "$DOVECOT_LOG"
     die "dovecot -c $DOVECOT_CONF failed to start." "Validate the config with: doveconf -c $DOVECOT_CONF -n"
   fi
   wait_dovecot_auth
-  local i
   for ((i = 0; i < 50; i++)); do
     dovecot_up && break
     sleep 0.1
@@ -523,7 +566,7 @@ lmtp_deliver() {
     printf 'RCPT TO:<%s>\r\n' "$rcpt" >&"$fd" && _lmtp_reply &&
     printf 'DATA\r\n' >&"$fd" && _lmtp_reply &&
     printf 'From: selftest@example.test\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@example.test>\r\n\r\nhello from up.sh\r\n.\r\n' \
-      "$rcpt" "$subject" "$subject" >&"$fd" && _lmtp_reply ||
+      "$rcpt" "$subject" "${rcpt%@*}" >&"$fd" && _lmtp_reply ||
     { exec {fd}>&-; return 1; }
   printf 'QUIT\r\n' >&"$fd" || true
   exec {fd}>&-
@@ -553,7 +596,8 @@ PY
 }
 
 verify_dovecot() {
-  local user="selftest-$$-$RANDOM@example.test" subject="up.sh selftest $$ $RANDOM" out
+  local token="selftest-$$-$RANDOM"
+  local user="$token@example.test" subject="up.sh $token" out
   say "self-test: LMTP delivery + IMAP fetch (plain and TLS)…"
   lmtp_deliver "$user" "$subject" || { show_tail "$DOVECOT_LOG"; die "LMTP delivery to $user on 127.0.0.1:$LMTP_PORT failed."; }
   out=$(imap_fetch plain "$user" 2>&1) || { show_tail "$DOVECOT_LOG"; die "IMAP fetch on 127.0.0.1:$IMAP_PORT failed: $out"; }
@@ -628,19 +672,27 @@ EOF
   fi
 }
 
-ensure_postgres
-ensure_dovecot
-if [[ $DOVECOT_STARTED == 1 || ${ADJUTANT_TEST_VERIFY:-0} == 1 ]]; then
-  verify_dovecot
-fi
-write_env_file
+main() {
+  validate_and_lock
+  ensure_postgres
+  ensure_dovecot
+  if [[ $DOVECOT_STARTED == 1 || ${ADJUTANT_TEST_VERIFY:-0} == 1 ]]; then
+    verify_dovecot
+  fi
+  write_env_file
 
-if [[ $PG_CHANGED == 1 || $DOVECOT_STARTED == 1 ]]; then
-  say "ready after $(elapsed):"
-else
-  say "already up:"
-fi
-say "  postgres  postgresql://$PG_USER:***@$PG_HOST:$PG_PORT/$PG_DB (superuser, pgvector)"
-say "  imap      $IMAP_HOST:$IMAP_PORT (plain)  $IMAP_HOST:$IMAPS_PORT (TLS)  any user / password '$IMAP_PASSWORD'"
-say "  lmtp      $IMAP_HOST:$LMTP_PORT"
-say "  env file  $ENV_FILE"
+  if [[ $PG_CHANGED == 1 || $DOVECOT_STARTED == 1 ]]; then
+    say "ready after $(elapsed):"
+  else
+    say "already up:"
+  fi
+  say "  postgres  postgresql://$PG_USER:***@$PG_HOST:$PG_PORT/$PG_DB (superuser, pgvector)"
+  say "  imap      $IMAP_HOST:$IMAP_PORT (plain)  $IMAP_HOST:$IMAPS_PORT (TLS)  any user / password '$IMAP_PASSWORD'"
+  say "  lmtp      $IMAP_HOST:$LMTP_PORT"
+  say "  env file  $ENV_FILE"
+}
+
+# Everything runs from main so bash has parsed the whole file before doing
+# anything (safe against the file being edited while a run waits on the lock).
+main "$@"
+exit $?
