@@ -31,8 +31,11 @@ export async function createDatabase(options: { databaseUrl?: string; dataDir: s
 
 async function createPostgresDatabase(connectionString: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString, max: 10 });
-  // An idle client losing its server (restart, failover) emits here; without a listener it crashes the process.
+  // A client losing its server (restart, failover, a terminated backend) emits 'error': on the pool
+  // when idle, on the client itself when checked out (agenda's LISTEN, the mailbox lock). Without
+  // a listener that is an uncaught exception; the owner notices the dead connection on next use.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const client = await pool.connect();
     client.release();

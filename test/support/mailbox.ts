@@ -17,3 +17,16 @@ export async function deliver(user: string, raw: Buffer | string, envelopeFrom =
     transport.close();
   }
 }
+
+/** APPEND a message with a chosen arrival date (INTERNALDATE), e.g. old history. */
+export async function appendWithDate(user: string, raw: Buffer | string, date: Date): Promise<void> {
+  const { ImapFlow } = await import('imapflow');
+  const services = testServices();
+  const client = new ImapFlow({ host: services.imapHost, port: services.imapPort, secure: false, doSTARTTLS: false, auth: { user, pass: services.imapPassword }, logger: false } as ConstructorParameters<typeof ImapFlow>[0]);
+  await client.connect();
+  try {
+    await client.append('INBOX', raw, [], date);
+  } finally {
+    await client.logout();
+  }
+}

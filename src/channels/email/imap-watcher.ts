@@ -164,22 +164,28 @@ export function createImapWatcher(deps: WatcherDeps): MailboxWatcher {
     const uidValidity = BigInt(mailbox.uidValidity);
     const saved = await deps.state.get(mailboxKey);
     let lastUid: number;
+    let uids: number[];
     if (!saved) {
       // First sight of this mailbox: start at its end rather than drafting replies to its whole history.
       lastUid = Math.max(0, mailbox.uidNext - 1);
       await deps.state.set(mailboxKey, { uidValidity, lastUid });
       log.info({ skipped: mailbox.exists, lastUid }, 'new mailbox: existing messages are not processed, only new mail');
+      uids = [];
     } else if (saved.uidValidity !== uidValidity) {
-      // UIDs were reset: read everything again; Message-IDs keep already-stored mail from repeating.
-      log.warn({ was: saved.uidValidity.toString(), now: uidValidity.toString() }, 'UIDVALIDITY changed; rescanning mailbox');
+      // The server reset its UIDs, so ours mean nothing. Rescan what arrived since the day we last
+      // advanced (IMAP SINCE has day granularity); Message-IDs keep stored mail from repeating, and
+      // the history skipped on first start stays skipped.
+      log.warn({ was: saved.uidValidity.toString(), now: uidValidity.toString(), since: saved.updatedAt }, 'UIDVALIDITY changed; rescanning recent mail');
+      const since = new Date(saved.updatedAt.getTime() - 24 * 60 * 60 * 1000);
+      uids = ((await current.search({ since }, { uid: true })) || []).sort((a, b) => a - b);
       lastUid = 0;
       await deps.state.set(mailboxKey, { uidValidity, lastUid });
     } else {
       lastUid = saved.lastUid;
+      const found = await current.search({ uid: `${lastUid + 1}:*` }, { uid: true });
+      // `N:*` always matches the last message, even when its UID is below N.
+      uids = (found || []).filter((uid) => uid > lastUid).sort((a, b) => a - b);
     }
-    const found = await current.search({ uid: `${lastUid + 1}:*` }, { uid: true });
-    // `N:*` always matches the last message, even when its UID is below N.
-    const uids = (found || []).filter((uid) => uid > lastUid).sort((a, b) => a - b);
     for (const uid of uids) {
       if (stopping) return;
       const message = await current.fetchOne(String(uid), { source: true }, { uid: true });
