@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, readBody } from './http-fake-server.ts';
 
 /**
  * A local stand-in for the Anthropic Messages API, speaking its wire format so the real
@@ -129,11 +129,10 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
     });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     respondWith(next) {
       responder = next;
@@ -143,11 +142,7 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
         failures.push({ status, retryAfterMs: failOptions.retryAfterMs ?? 1, message: failOptions.message });
       }
     },
-    close() {
-      // The SDK keeps connections alive; without this, close() waits for them to time out.
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
+    close: () => closeServer(server),
   };
 }
 
@@ -167,12 +162,6 @@ function promptText(body: AnthropicFakeRequestBody): string {
       : message.content.map((block) => block.text ?? '').join(' '),
   );
   return [system, ...messages].join(' ');
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(raw: string): unknown {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, readBody } from './http-fake-server.ts';
 
 /**
  * A local stand-in for an Ollama server (/api/chat, /api/embed, /api/tags, /api/version),
@@ -135,11 +135,10 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
     });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     respondWith(next) {
       responder = next;
@@ -147,10 +146,7 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
     failNext(count, status, failOptions = {}) {
       for (let index = 0; index < count; index += 1) failures.push({ status, message: failOptions.message });
     },
-    close() {
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
+    close: () => closeServer(server),
   };
 }
 
@@ -204,12 +200,6 @@ function describeModel(name: string): Record<string, unknown> {
       quantization_level: 'Q4_K_M',
     },
   };
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(raw: string): Record<string, unknown> | undefined {

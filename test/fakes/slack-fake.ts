@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, readBody } from './http-fake-server.ts';
 
 /**
  * A local stand-in for the Slack Web API: it answers the methods Adjutant calls with Slack's
@@ -77,11 +77,10 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   const callsTo = (method: string) => calls.filter((call) => call.method === method);
   return {
-    apiUrl: `http://127.0.0.1:${port}/api/`,
+    apiUrl: `${url}/api/`,
     calls,
     callsTo,
     async waitFor(method, count = 1, timeoutMs = 20_000) {
@@ -98,18 +97,12 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
       }
       return callsTo(method);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 
 async function readArgs(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks).toString('utf8');
+  const body = await readBody(req);
   if (body === '') return {};
   if ((req.headers['content-type'] ?? '').includes('application/json')) return JSON.parse(body) as Record<string, unknown>;
   // The Web API client sends form bodies; structured arguments (blocks) arrive as JSON strings.
