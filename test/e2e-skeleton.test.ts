@@ -24,6 +24,7 @@ const ALICE = 'U0ALICE'; // member of the approvals channel
 const MALLORY = 'U0MALLORY'; // not a member
 const DRAFT_TEXT = 'Hi Dana,\n\nThe invoice for PO 7781 went out on Friday; the signed PO is attached.\n\nBest,\nAcme Ops';
 const FORWARD = readFileSync(new URL('./fixtures/email/attached-rfc822-forward.eml', import.meta.url));
+const SECOND_FORWARD = readFileSync(new URL('./fixtures/email/gmail-forward.eml', import.meta.url));
 
 describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → approve → sent (%s)', (kind) => {
   let database: TestDatabase;
@@ -184,5 +185,31 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
 
     // The audit log cannot be rewritten.
     await expect(service.database.prisma.auditEntry.deleteMany()).rejects.toThrow(/append-only/);
+  });
+  it('marks a rejected draft rejected, shows who rejected it, and sends nothing', async () => {
+    await deliver(mailboxUser, SECOND_FORWARD, 'sam@team.example');
+    const draft = await waitUntil('the second draft to be posted', () =>
+      service.database.prisma.draft.findFirst({ where: { subject: 'Re: Rescheduling our kickoff', slackDraftTs: { not: '' } } }),
+    );
+    if (!draft.slackDraftTs) throw new Error('the draft has no Slack message');
+    const url = `http://127.0.0.1:${service.port}/slack/events`;
+    const click = buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: draft.slackDraftTs, actionId: 'draft_reject', value: draft.id });
+    expect((await sendSignedInteraction(url, SIGNING_SECRET, click)).status).toBe(200);
+
+    const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
+    expect(stored.status).toBe('rejected');
+    expect(stored.decidedBy).toBe(ALICE);
+    const update = slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs);
+    expect(JSON.stringify(update?.args.blocks)).toMatch(/Rejected by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(JSON.stringify(update?.args.blocks)).not.toContain('draft_approve');
+
+    // Approving after a rejection changes nothing.
+    const approve = { ...click, actions: [{ ...(click.actions as Record<string, unknown>[])[0], action_id: 'draft_approve' }] };
+    expect((await sendSignedInteraction(url, SIGNING_SECRET, approve)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('rejected');
+    expect(smtp.messages).toHaveLength(1);
+    const rejected = await service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, action: 'draft.rejected' } });
+    expect(rejected).toHaveLength(1);
   });
 });
