@@ -199,9 +199,9 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
     expect(stored.status).toBe('rejected');
     expect(stored.decidedBy).toBe(ALICE);
-    const update = slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs);
-    expect(JSON.stringify(update?.args.blocks)).toMatch(/Rejected by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
-    expect(JSON.stringify(update?.args.blocks)).not.toContain('draft_approve');
+    const update = await waitUntil('the rejection to show in Slack', () => slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs));
+    expect(JSON.stringify(update.args.blocks)).toMatch(/Rejected by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(JSON.stringify(update.args.blocks)).not.toContain('draft_approve');
 
     // Approving after a rejection changes nothing.
     const approve = { ...click, actions: [{ ...(click.actions as Record<string, unknown>[])[0], action_id: 'draft_approve' }] };

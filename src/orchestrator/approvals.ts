@@ -38,9 +38,10 @@ export function createApprovalService(deps: {
   logger: Logger;
 }): ApprovalService {
   const { drafts, audit, queue, poster, logger } = deps;
-  const tell = async (channel: string | null, user: string, text: string) => {
+  // Not awaited: the click is answered (Slack's 3 s limit) without waiting on another Slack round trip.
+  const tell = (channel: string | null, user: string, text: string) => {
     if (!poster || !channel) return;
-    await poster.postEphemeral(channel, user, text).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the click'));
+    void poster.postEphemeral(channel, user, text).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the click'));
   };
   return {
     async decide(request) {
@@ -48,14 +49,14 @@ export function createApprovalService(deps: {
       if (!existing) return { kind: 'not-found' };
       if (!(await deps.isApprover(request.userId))) {
         await audit.record({ actor: request.userId, action: `draft.${request.decision === 'approved' ? 'approve' : 'reject'}.refused`, entityType: 'draft', entityId: existing.id, data: { reason: 'not an approver' } });
-        await tell(request.channel, request.userId, 'Only approvers can decide on drafts (see SLACK_APPROVERS). Nothing was sent.');
+        tell(request.channel, request.userId, 'Only approvers can decide on drafts (see SLACK_APPROVERS). Nothing was sent.');
         return { kind: 'not-allowed' };
       }
       const decided = await drafts.decide(existing.id, request.decision, request.userId, deps.now());
       if (!decided) {
         const current = (await drafts.get(existing.id)) ?? existing;
         const who = current.decidedBy ? `<@${current.decidedBy}>` : 'someone';
-        await tell(request.channel, request.userId, `This draft was already ${current.status} by ${who}.`);
+        tell(request.channel, request.userId, `This draft was already ${current.status} by ${who}.`);
         return { kind: 'already-decided', draft: current };
       }
       await audit.record({

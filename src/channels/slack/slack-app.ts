@@ -61,20 +61,21 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       const draftId = action.value;
       if (!draftId) return;
       const outcome = await approvals.decide({ draftId, userId: body.user.id, decision, channel: body.channel?.id ?? null });
-      if (outcome.kind !== 'decided' || !body.channel?.id || !body.message?.ts) return;
+      // An approval is shown by the send job (sending…, then sent), in order, from one place.
+      // A rejection has nothing after it: show it now, without holding the click's response.
+      if (outcome.kind !== 'decided' || outcome.draft.status !== 'rejected' || !body.channel?.id || !body.message?.ts) return;
       const draft = outcome.draft;
-      // Show the decision at once; the send job updates the same message when the mail is out.
-      await poster
+      void poster
         .updateDraft(body.channel.id, body.message.ts, {
           draftId: draft.id,
           toAddress: draft.toAddress,
           subject: draft.subject,
           body: draft.body,
-          status: draft.status as 'approved' | 'rejected',
+          status: 'rejected',
           decidedBy: draft.decidedBy,
           decidedAt: draft.decidedAt,
         })
-        .catch((error: unknown) => options.logger.warn({ err: error }, 'could not update the draft message after a decision'));
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'could not show the rejection in Slack'));
     };
 
   return {

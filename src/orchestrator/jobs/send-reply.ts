@@ -30,6 +30,7 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
         await showInSlack(deps, { ...claimed, status: 'failed', error: reason });
         return;
       }
+      await showInSlack(deps, claimed);
       const messageId = claimed.sentMessageId ?? deps.newMessageId();
       try {
         const result = await deps.mail.sender.send({
@@ -74,7 +75,7 @@ async function showInSlack(deps: PipelineDeps, draft: Draft): Promise<void> {
       toAddress: draft.toAddress,
       subject: draft.subject,
       body: draft.body,
-      status: draft.status as 'sent' | 'failed',
+      status: draft.status as 'sending' | 'sent' | 'failed',
       decidedBy: draft.decidedBy,
       decidedAt: draft.decidedAt,
       error: draft.error,
