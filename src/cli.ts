@@ -67,7 +67,7 @@ async function start(config: Config): Promise<number> {
 }
 
 async function migrate(config: Config): Promise<number> {
-  const database = await createDatabase({ ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}), dataDir: config.DATA_DIR });
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
   try {
     const report = await applyMigrations(database.pool, { onApply: (name) => console.log(`applying ${name}`) });
     console.log(report.applied.length === 0 ? `Database is up to date (${report.alreadyApplied.length} migrations).` : `Applied ${report.applied.length} migration(s).`);

@@ -27,7 +27,7 @@ export async function runDoctor(config: Config, options: { timeoutMs?: number } 
     async () => {
       const name = config.DATABASE_URL ? 'database (PostgreSQL)' : `database (embedded PGlite in ${config.DATA_DIR})`;
       try {
-        const database = await createDatabase({ ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}), dataDir: config.DATA_DIR });
+        const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
         try {
           const { rows: vector } = await database.pool.query<{ extversion: string }>("SELECT extversion FROM pg_extension WHERE extname = 'vector'");
           const available = await database.pool.query("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'");

@@ -61,7 +61,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     else logger.warn({ part, reason: status.reason }, `${part}: disabled (${status.reason})`);
   }
 
-  const database = await createDatabase({ ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}), dataDir: config.DATA_DIR });
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
   const cleanup: (() => Promise<void> | void)[] = [() => database.close()];
   const runCleanup = async () => {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
@@ -119,7 +119,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       audit,
       router,
       slack: slack && config.SLACK_APPROVALS_CHANNEL ? { poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL } : null,
-      mail: mailSender ? { sender: mailSender, from: mailFrom } : null,
+      mail: mailSender ? { sender: mailSender } : null,
       teamName: teamNameFrom(mailFrom),
       now: () => new Date(),
       newMessageId: () => `<${randomUUID()}@${domainOf(mailFrom) ?? 'adjutant.local'}>`,

@@ -24,7 +24,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export async function createDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
+/** PostgreSQL when `databaseUrl` is set (DATABASE_URL), else embedded PGlite under `dataDir` (DATA_DIR). */
+export async function createDatabase(options: { databaseUrl?: string | undefined; dataDir: string }): Promise<Database> {
   if (options.databaseUrl) return createPostgresDatabase(options.databaseUrl);
   return createPgliteDatabase(resolve(options.dataDir, 'pglite'));
 }

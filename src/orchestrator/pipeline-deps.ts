@@ -17,7 +17,7 @@ export interface PipelineDeps {
   audit: AuditLog;
   router: ModelRouter | null;
   slack: { poster: SlackPoster; approvalsChannel: string } | null;
-  mail: { sender: MailSender; from: string } | null;
+  mail: { sender: MailSender } | null;
   teamName: string;
   now(): Date;
   newMessageId(): string;
