@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { AdjutantError } from '../src/errors.ts';
 import { extractForward, isTeamAddress } from '../src/channels/email/forward.ts';
 import type { ForwardedEmail } from '../src/channels/email/forward.ts';
-import { parseEmail, parseLooseDate } from '../src/channels/email/parse-email.ts';
+import { parseLooseDate } from '../src/channels/email/loose-date.ts';
+import { parseEmail } from '../src/channels/email/parse-email.ts';
 import type { ParsedEmail } from '../src/channels/email/parse-email.ts';
 
 const TEAM_DOMAINS = ['team.example'];

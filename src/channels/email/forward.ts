@@ -6,7 +6,8 @@
  * Attached message/rfc822 parts are exact (real headers, real Message-ID); inline forwards are
  * recovered from the separator and header block each mail client writes.
  */
-import { parseEmail, parseLooseDate } from './parse-email.ts';
+import { parseLooseDate } from './loose-date.ts';
+import { parseEmail } from './parse-email.ts';
 import type { EmailAddress, ParsedEmail } from './parse-email.ts';
 
 export interface ForwardedEmail {
