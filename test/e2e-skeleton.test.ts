@@ -189,7 +189,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
   it('marks a rejected draft rejected, shows who rejected it, and sends nothing', async () => {
     await deliver(mailboxUser, SECOND_FORWARD, 'sam@team.example');
     const draft = await waitUntil('the second draft to be posted', () =>
-      service.database.prisma.draft.findFirst({ where: { subject: 'Re: Rescheduling our kickoff', slackDraftTs: { not: '' } } }),
+      service.database.prisma.draft.findFirst({ where: { subject: 'Re: Rescheduling our kickoff', slackDraftTs: { not: null } } }),
     );
     if (!draft.slackDraftTs) throw new Error('the draft has no Slack message');
     const url = `http://127.0.0.1:${service.port}/slack/events`;

@@ -22,7 +22,9 @@ export interface DraftStore {
   createFirst(draft: NewDraft): Promise<{ draft: Draft; created: boolean }>;
   get(id: string): Promise<Draft | null>;
   latestForEmail(emailId: string): Promise<Draft | null>;
-  setSlackMessages(id: string, refs: { channel: string; cardTs: string; draftTs: string }): Promise<void>;
+  /** The card is recorded as soon as it is posted, so a retry posts only the missing draft message. */
+  setSlackCard(id: string, channel: string, cardTs: string): Promise<void>;
+  setSlackDraft(id: string, draftTs: string): Promise<void>;
   /**
    * Move pending → approved/rejected for exactly one caller. Double clicks and Slack retries
    * race here; the conditional update lets only the first win.
@@ -54,8 +56,11 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     latestForEmail(emailId) {
       return prisma.draft.findFirst({ where: { emailId }, orderBy: { version: 'desc' } });
     },
-    async setSlackMessages(id, refs) {
-      await prisma.draft.update({ where: { id }, data: { slackChannel: refs.channel, slackCardTs: refs.cardTs, slackDraftTs: refs.draftTs } });
+    async setSlackCard(id, channel, cardTs) {
+      await prisma.draft.update({ where: { id }, data: { slackChannel: channel, slackCardTs: cardTs } });
+    },
+    async setSlackDraft(id, draftTs) {
+      await prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } });
     },
     decide(id, decision, by, at) {
       return transition(id, 'pending', { status: decision, decidedBy: by, decidedAt: at });

@@ -1,6 +1,7 @@
 import type { ForwardedEmail } from '../channels/email/forward.ts';
 import type { ParsedEmail } from '../channels/email/parse-email.ts';
 import type { PrismaClient } from '../db/database.ts';
+import { AdjutantError } from '../errors.ts';
 import { Prisma } from '../db/generated/client.ts';
 import type { Email } from '../db/generated/client.ts';
 
@@ -18,6 +19,8 @@ export interface EmailStore {
   /** Store once per Message-ID. `created` is false when it was already there (IMAP re-delivery, a second replica). */
   save(incoming: IncomingEmail): Promise<{ email: Email; created: boolean }>;
   get(id: string): Promise<Email | null>;
+  /** For jobs: an id in job data that no longer resolves is not worth retrying. */
+  require(id: string): Promise<Email>;
 }
 
 export function createEmailStore(prisma: PrismaClient): EmailStore {
@@ -62,6 +65,11 @@ export function createEmailStore(prisma: PrismaClient): EmailStore {
     },
     get(id) {
       return prisma.email.findUnique({ where: { id } });
+    },
+    async require(id) {
+      const email = await prisma.email.findUnique({ where: { id } });
+      if (!email) throw new AdjutantError('NOT_FOUND', `email ${id} does not exist`, { retryable: false });
+      return email;
     },
   };
 }

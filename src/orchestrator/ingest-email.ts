@@ -1,6 +1,6 @@
 import { extractForward } from '../channels/email/forward.ts';
 import { parseEmail } from '../channels/email/parse-email.ts';
-import { AdjutantError, errorMessage } from '../errors.ts';
+import { AdjutantError } from '../errors.ts';
 import type { PipelineDeps } from './pipeline-deps.ts';
 import { JOB_REMEMBER_EMAIL } from './job-names.ts';
 
@@ -45,9 +45,7 @@ export function createEmailIngest(deps: Pick<PipelineDeps, 'emails' | 'audit' | 
       deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
     }
     // Enqueued even when the email existed: a crash between store and enqueue must not strand it.
-    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id }).catch((error: unknown) => {
-      throw new AdjutantError('DB_UNAVAILABLE', `stored ${email.messageId} but could not start its pipeline: ${errorMessage(error)}`, { cause: error });
-    });
+    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id });
     return { emailId: email.id, created };
   };
 }

@@ -58,6 +58,29 @@ export interface DraftView {
   error?: string | null;
 }
 
+/** The view of a stored draft. Structural, so blocks.ts stays free of the database layer. */
+export function draftView(draft: {
+  id: string;
+  toAddress: string;
+  subject: string;
+  body: string;
+  status: string;
+  decidedBy: string | null;
+  decidedAt: Date | null;
+  error: string | null;
+}): DraftView {
+  return {
+    draftId: draft.id,
+    toAddress: draft.toAddress,
+    subject: draft.subject,
+    body: draft.body,
+    status: draft.status as DraftView['status'],
+    decidedBy: draft.decidedBy,
+    decidedAt: draft.decidedAt,
+    error: draft.error,
+  };
+}
+
 export function formatTime(at: Date): string {
   return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }

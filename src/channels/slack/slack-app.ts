@@ -2,7 +2,7 @@ import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type BlockActio
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../logger.ts';
 import type { ApprovalService } from '../../orchestrator/approvals.ts';
-import { ACTION_APPROVE, ACTION_REJECT } from './blocks.ts';
+import { ACTION_APPROVE, ACTION_REJECT, draftView } from './blocks.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
 
 export interface SlackAppOptions {
@@ -64,17 +64,8 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       // An approval is shown by the send job (sending…, then sent), in order, from one place.
       // A rejection has nothing after it: show it now, without holding the click's response.
       if (outcome.kind !== 'decided' || outcome.draft.status !== 'rejected' || !body.channel?.id || !body.message?.ts) return;
-      const draft = outcome.draft;
       void poster
-        .updateDraft(body.channel.id, body.message.ts, {
-          draftId: draft.id,
-          toAddress: draft.toAddress,
-          subject: draft.subject,
-          body: draft.body,
-          status: 'rejected',
-          decidedBy: draft.decidedBy,
-          decidedAt: draft.decidedAt,
-        })
+        .updateDraft(body.channel.id, body.message.ts, draftView(outcome.draft))
         .catch((error: unknown) => options.logger.warn({ err: error }, 'could not show the rejection in Slack'));
     };
 

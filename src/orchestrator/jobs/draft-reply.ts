@@ -15,8 +15,7 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
     name: JOB_DRAFT_REPLY,
     schema: data,
     async run({ emailId }) {
-      const email = await deps.emails.get(emailId);
-      if (!email) throw new AdjutantError('NOT_FOUND', `email ${emailId} does not exist`, { retryable: false });
+      const email = await deps.emails.require(emailId);
       const existing = await deps.drafts.latestForEmail(email.id);
       if (existing) {
         await deps.queue.enqueue(JOB_POST_APPROVAL, existing.id, { draftId: existing.id });

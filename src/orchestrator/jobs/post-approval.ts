@@ -26,8 +26,7 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
         await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.not-posted', entityType: 'draft', entityId: draft.id, data: { reason: 'Slack approvals not configured (SLACK_BOT_TOKEN, SLACK_APPROVALS_CHANNEL)' } });
         return;
       }
-      const email = await deps.emails.get(draft.emailId);
-      if (!email) throw new AdjutantError('NOT_FOUND', `email ${draft.emailId} does not exist`, { retryable: false });
+      const email = await deps.emails.require(draft.emailId);
       const { poster, approvalsChannel } = deps.slack;
       const target = replyTarget(email);
       const forwardedBySlackUser = email.forwardedBy ? await poster.userIdForEmail(email.forwardedBy) : null;
@@ -45,7 +44,7 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
             instruction: email.instruction,
           })
         ).ts;
-      if (!draft.slackCardTs) await deps.drafts.setSlackMessages(draft.id, { channel: approvalsChannel, cardTs, draftTs: '' });
+      if (!draft.slackCardTs) await deps.drafts.setSlackCard(draft.id, approvalsChannel, cardTs);
       const { ts: draftTs } = await poster.postDraft(approvalsChannel, cardTs, {
         draftId: draft.id,
         toAddress: draft.toAddress,
@@ -53,7 +52,7 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
         body: draft.body,
         status: 'pending',
       });
-      await deps.drafts.setSlackMessages(draft.id, { channel: approvalsChannel, cardTs, draftTs });
+      await deps.drafts.setSlackDraft(draft.id, draftTs);
       await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.posted', entityType: 'draft', entityId: draft.id, data: { channel: approvalsChannel, cardTs, draftTs } });
     },
   };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AdjutantError } from '../../errors.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_DRAFT_REPLY, JOB_REMEMBER_EMAIL } from '../job-names.ts';
@@ -13,8 +12,7 @@ export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<type
     name: JOB_REMEMBER_EMAIL,
     schema: data,
     async run({ emailId }) {
-      const email = await deps.emails.get(emailId);
-      if (!email) throw new AdjutantError('NOT_FOUND', `email ${emailId} does not exist`, { retryable: false });
+      const email = await deps.emails.require(emailId);
       const target = replyTarget(email);
       const result = await deps.memory.remember({
         kind: 'email',

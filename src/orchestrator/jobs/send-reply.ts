@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { draftView } from '../../channels/slack/blocks.ts';
 import { AdjutantError, errorMessage, isRetryable } from '../../errors.ts';
 import type { Draft } from '../../memory/draft-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
@@ -70,16 +71,7 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
 async function showInSlack(deps: PipelineDeps, draft: Draft): Promise<void> {
   if (!deps.slack || !draft.slackChannel || !draft.slackDraftTs) return;
   await deps.slack.poster
-    .updateDraft(draft.slackChannel, draft.slackDraftTs, {
-      draftId: draft.id,
-      toAddress: draft.toAddress,
-      subject: draft.subject,
-      body: draft.body,
-      status: draft.status as 'sending' | 'sent' | 'failed',
-      decidedBy: draft.decidedBy,
-      decidedAt: draft.decidedAt,
-      error: draft.error,
-    })
+    .updateDraft(draft.slackChannel, draft.slackDraftTs, draftView(draft))
     // The mail is out either way; a stale Slack message is logged, not retried into a second send.
     .catch((error: unknown) => deps.logger.warn({ err: error, draftId: draft.id }, 'could not update the Slack message'));
 }
