@@ -227,7 +227,7 @@ pg_cluster_line() { pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="
 
 ensure_pg_cluster() {
   command -v pg_lsclusters >/dev/null && [[ -x $PG_BIN/postgres ]] ||
-    die "PostgreSQL $PG_VERSION server is not installed." "Install it: apt-get install postgresql-$PG_VERSION"
+    die "PostgreSQL $PG_VERSION server is not installed (install_packages should have done it)." "Install it: apt-get install postgresql-$PG_VERSION"
   local line
   line=$(pg_cluster_line)
   if [[ -z $line ]]; then
@@ -255,7 +255,25 @@ ensure_pg_cluster() {
         "Manual start: pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER start"
     fi
   fi
-  local i
+  wait_pg_accepting "$logfile"
+  if pg_server_stale; then
+    need_root "restart PostgreSQL"
+    say "PostgreSQL is running older binaries than the installed package ($PG_STALE_REASON); restarting…"
+    if ! daemonize_cmd pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" restart >"$LOG_DIR/pg_restart.log" 2>&1; then
+      show_tail "$LOG_DIR/pg_restart.log"
+      show_tail "$logfile"
+      die "could not restart PostgreSQL $PG_VERSION/$PG_CLUSTER." \
+        "Manual restart: pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER restart"
+    fi
+    wait_pg_accepting "$logfile"
+    if pg_server_stale; then
+      die "PostgreSQL still looks stale after a restart: $PG_STALE_REASON" "See $logfile"
+    fi
+  fi
+}
+
+wait_pg_accepting() {
+  local logfile=$1 i
   for ((i = 0; i < 100; i++)); do
     "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" && return 0
     sleep 0.1
@@ -295,15 +313,10 @@ build_pgvector() {
   local log="$LOG_DIR/pgvector-build.log"
   : >"$log"
 
-  if [[ ! -f /usr/include/postgresql/$PG_VERSION/server/postgres.h ]]; then
-    say "installing postgresql-server-dev-$PG_VERSION (needed to build pgvector)… [$(elapsed)]"
-    apt_install pg-server-dev "postgresql-server-dev-$PG_VERSION"
-  fi
-  command -v make >/dev/null && command -v gcc >/dev/null || {
-    say "installing build tools (gcc, make)…"
-    apt_install build-tools gcc make libc6-dev
-  }
-
+  # Build dependencies were installed by install_packages, before any server started.
+  [[ -f /usr/include/postgresql/$PG_VERSION/server/postgres.h ]] && command -v make >/dev/null && command -v gcc >/dev/null ||
+    die "pgvector build dependencies are missing (postgresql-server-dev-$PG_VERSION, gcc, make)." \
+      "install_packages should have installed them; see $LOG_DIR/apt-packages.log"
   local mirror; mirror=$(debian_mirror)
   say "downloading pgvector source from Debian $PGVECTOR_SUITE ($mirror)… [$(elapsed)]"
   local keyring=/usr/share/keyrings/debian-archive-keyring.gpg signed=""
@@ -352,6 +365,64 @@ build_pgvector() {
   say "pgvector installed. [$(elapsed)]"
 }
 
+# pg_server_stale — true when the running server is not the installed one. A package upgrade
+# under a running server (a fresh machine's mirror may hold a newer minor release) leaves the old
+# postmaster loading the new plpgsql.so: "undefined symbol: heap_datum_update_type". Checked on
+# every run, fast path included, because a server that answers `select 1` can still be broken.
+PG_STALE_REASON=""
+pg_server_stale() {
+  PG_STALE_REASON=""
+  local running installed probe
+  running=$(psql_admin -d postgres -c 'show server_version' 2>/dev/null) || return 1   # not running: nothing stale
+  installed=$(dpkg-query -W -f='${Version}' "postgresql-$PG_VERSION" 2>/dev/null || true)
+  if [[ -n $installed && $running == *"("* && $running != *"$installed"* ]]; then
+    PG_STALE_REASON="running '$running', installed $installed"
+    return 0
+  fi
+  if ! probe=$(psql_admin -d postgres -c 'DO $$ BEGIN PERFORM 1; END $$' 2>&1); then
+    if grep -qiE 'undefined symbol|could not load library' <<<"$probe"; then
+      PG_STALE_REASON="PL/pgSQL does not load: ${probe:0:200}"
+      return 0
+    fi
+  fi
+  return 1
+}
+
+# install_packages — every Debian package the services need, in one apt-get run, before any
+# server is started or restarted. Order matters on a brand-new machine: installing
+# postgresql-server-dev can upgrade postgresql itself.
+install_packages() {
+  local -a want=()
+  if ! command -v pg_lsclusters >/dev/null || [[ ! -x $PG_BIN/postgres ]]; then
+    want+=("postgresql-$PG_VERSION" postgresql-common)
+  fi
+  local rebuild=${ADJUTANT_TEST_REBUILD_PGVECTOR:-0}
+  if [[ ! -f $PGVECTOR_CONTROL || $rebuild == 1 ]]; then
+    [[ -f /usr/include/postgresql/$PG_VERSION/server/postgres.h ]] || want+=("postgresql-server-dev-$PG_VERSION")
+    command -v make >/dev/null || want+=(make)
+    command -v gcc >/dev/null || want+=(gcc libc6-dev)
+    command -v dpkg-source >/dev/null || want+=(dpkg-dev)
+  fi
+  dovecot_installed || want+=(dovecot-imapd dovecot-lmtpd)
+  command -v openssl >/dev/null || want+=(openssl)
+  command -v curl >/dev/null || want+=(curl)
+  command -v ss >/dev/null || want+=(iproute2)
+  (( ${#want[@]} > 0 )) || return 0
+  # The server package is upgraded together with its -dev package, never behind it.
+  if [[ " ${want[*]} " == *" postgresql-server-dev-$PG_VERSION "* && " ${want[*]} " != *" postgresql-$PG_VERSION "* ]]; then
+    want+=("postgresql-$PG_VERSION")
+  fi
+  say "installing ${want[*]}… [$(elapsed)]"
+  block_service_starts
+  apt_install packages "${want[@]}"
+  unblock_service_starts
+  if [[ " ${want[*]} " == *" dovecot-imapd "* ]]; then
+    stop_system_dovecot
+    dovecot_installed || die "Dovecot install finished but dovecot/doveadm/imap/lmtp binaries or the 'dovecot' user are missing." \
+      "See $(apt_log packages)"
+  fi
+}
+
 ensure_pg_hba() {
   # Debian's default pg_hba.conf allows scram/md5 for host 127.0.0.1/32. If
   # someone removed that, add a line for the test role only.
@@ -371,12 +442,14 @@ ensure_pg_hba() {
 
 ensure_postgres() {
   local rebuild=${ADJUTANT_TEST_REBUILD_PGVECTOR:-0}
-  if [[ $rebuild != 1 ]] && pg_ready; then return 0; fi
+  if [[ $rebuild != 1 ]] && pg_ready && ! pg_server_stale; then return 0; fi
   PG_CHANGED=1
-  ensure_pg_cluster
+  # pgvector is built before the server starts: nothing installed after this point can change
+  # the binaries under a running server.
   if [[ ! -f $PGVECTOR_CONTROL || $rebuild == 1 ]]; then
     build_pgvector
   fi
+  ensure_pg_cluster
   need_root "create the PostgreSQL role/database (runs psql as the postgres user)"
   say "ensuring role '$PG_USER' and database '$PG_DB'…"
   psql_admin -d postgres -v u="$PG_USER" -v pw="$PG_PASSWORD" -v db="$PG_DB" >"$LOG_DIR/pg_setup.log" 2>&1 <<'SQL' ||
@@ -401,19 +474,22 @@ dovecot_installed() {
     [[ -x /usr/lib/dovecot/imap && -x /usr/lib/dovecot/lmtp ]] && getent passwd dovecot >/dev/null
 }
 
-install_dovecot() {
-  need_root "install Dovecot (apt-get install dovecot-imapd dovecot-lmtpd)"
-  say "installing dovecot-imapd dovecot-lmtpd… [$(elapsed)]"
-  # Keep the package's postinst from starting the *system* dovecot (ports
-  # 143/993). Docker-style images already ship a policy-rc.d returning 101.
+# Keep package postinst scripts from starting *system* services (dovecot on 143/993, a
+# postgresql cluster): this script starts its own, after every package is in place. Docker-style
+# images already ship a policy-rc.d returning 101.
+block_service_starts() {
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\n# temporary, created by adjutant test/services/up.sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     POLICY_RC_CREATED=1
   fi
-  apt_install dovecot dovecot-imapd dovecot-lmtpd
+}
+unblock_service_starts() {
   if [[ $POLICY_RC_CREATED == 1 ]]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
-  # Belt and braces: if a system dovecot got started anyway, stop it.
+}
+
+# Belt and braces: if the package install started a system dovecot anyway, stop it.
+stop_system_dovecot() {
   local pid
   if [[ -f /run/dovecot/master.pid ]]; then
     pid=$(cat /run/dovecot/master.pid 2>/dev/null || true)
@@ -426,8 +502,6 @@ install_dovecot() {
       kill "$pid" 2>/dev/null || true
     fi
   fi
-  dovecot_installed || die "Dovecot install finished but dovecot/doveadm/imap/lmtp binaries or the 'dovecot' user are missing." \
-    "See $(apt_log dovecot)"
 }
 
 render_dovecot_conf() {
@@ -608,7 +682,7 @@ verify_dovecot() {
 }
 
 ensure_dovecot() {
-  dovecot_installed || install_dovecot
+  dovecot_installed || die "Dovecot is not installed (install_packages should have done it)." "See $(apt_log packages)"
 
   local rendered current=""
   rendered=$(render_dovecot_conf)
@@ -674,6 +748,9 @@ EOF
 
 main() {
   validate_and_lock
+  # 1. every package, 2. build pgvector, 3. start (or restart) servers: nothing is installed
+  # under a running server.
+  install_packages
   ensure_postgres
   ensure_dovecot
   if [[ $DOVECOT_STARTED == 1 || ${ADJUTANT_TEST_VERIFY:-0} == 1 ]]; then
