@@ -4,6 +4,7 @@ import { applyMigrations } from './db/migrate.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
 import { AdjutantError, errorMessage } from './errors.ts';
 import { startService } from './main.ts';
+import { formatStatus, readStatus, statusExitCode } from './status.ts';
 
 const USAGE = `Usage: adjutant <command>
 
@@ -11,6 +12,7 @@ Commands:
   start     run the service (applies migrations first)
   migrate   apply database migrations and exit
   doctor    check every configured connection and print what to fix
+  status    list drafts and jobs that need a person (failed, may have been sent, stranded)
 
 Configuration comes from the environment and .env (see .env.example).`;
 
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       console.log(formatDoctor(results));
       return results.some((result) => result.status === 'failed') ? 1 : 0;
     }
+    case 'status':
+      return status(config);
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -64,6 +68,18 @@ async function start(config: Config): Promise<number> {
   service.logger.info({ signal: signalled }, 'shutting down');
   await service.stop();
   return 0;
+}
+
+async function status(config: Config): Promise<number> {
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
+  try {
+    await applyMigrations(database.pool);
+    const report = await readStatus(database);
+    console.log(formatStatus(report));
+    return statusExitCode(report);
+  } finally {
+    await database.close();
+  }
 }
 
 async function migrate(config: Config): Promise<number> {

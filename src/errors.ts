@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'MAIL_PARSE_FAILED'
   | 'IMAP_FAILED'
   | 'SMTP_FAILED'
+  | 'SMTP_OUTCOME_UNKNOWN'
   | 'SLACK_FAILED'
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_FAILED'

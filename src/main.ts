@@ -6,6 +6,7 @@ import { createOllamaEmbedder } from './brains/ollama/ollama-embedder.ts';
 import { createModelRouter } from './brains/router.ts';
 import type { Embedder } from './brains/types.ts';
 import { createImapWatcher, type MailboxWatcher } from './channels/email/imap-watcher.ts';
+import { createSentFolder, type SentFolder } from './channels/email/sent-folder.ts';
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
 import { createSlackApp, type SlackApp } from './channels/slack/slack-app.ts';
@@ -29,7 +30,9 @@ import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
 import { draftReplyJob } from './orchestrator/jobs/draft-reply.ts';
 import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
+import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
+import { JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 
 export interface ServiceOptions {
@@ -39,8 +42,13 @@ export interface ServiceOptions {
   host?: string;
   /** How long SIGTERM waits for running jobs before releasing them. */
   shutdownGraceMs?: number;
+  /** SMTP inactivity limit, including the wait for the answer to the message data (default 60 s). */
+  smtpSocketTimeoutMs?: number;
   /** Job polling interval; tests shorten it. */
   jobPollMs?: number;
+  /** How often stranded work is looked for (default 5 s), and its thresholds; tests shorten them. */
+  reconcileEveryMs?: number;
+  reconcile?: Partial<ReconcileOptions>;
 }
 
 export interface Service {
@@ -101,6 +109,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         host: config.SMTP_HOST,
         tls: config.SMTP_TLS,
         from: config.MAIL_FROM,
+        ...(options.smtpSocketTimeoutMs ? { socketTimeoutMs: options.smtpSocketTimeoutMs } : {}),
         ...(config.SMTP_PORT ? { port: config.SMTP_PORT } : {}),
         ...(config.SMTP_USER ? { user: config.SMTP_USER } : {}),
         ...(config.SMTP_PASSWORD ? { password: config.SMTP_PASSWORD } : {}),
@@ -108,6 +117,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
       const sender = mailSender;
       cleanup.push(() => sender.close());
     }
+
+    const sentFolder: SentFolder | null =
+      parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD
+        ? createSentFolder({ host: config.IMAP_HOST, user: config.IMAP_USER, password: config.IMAP_PASSWORD, tls: config.IMAP_TLS, ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}) })
+        : null;
 
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
     const mailFrom = config.MAIL_FROM ?? '';
@@ -119,7 +133,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       audit,
       router,
       slack: slack && config.SLACK_APPROVALS_CHANNEL ? { poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL } : null,
-      mail: mailSender ? { sender: mailSender } : null,
+      mail: mailSender ? { sender: mailSender, sentFolder } : null,
       teamName: teamNameFrom(mailFrom),
       now: () => new Date(),
       newMessageId: () => `<${randomUUID()}@${domainOf(mailFrom) ?? 'adjutant.local'}>`,
@@ -129,6 +143,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(draftReplyJob(deps));
     queue.define(postApprovalJob(deps));
     queue.define(sendReplyJob(deps));
+    // Announcements go to the approvals channel; without Slack they are logged only.
+    const announce = async (text: string) => {
+      logger.warn({ announcement: text }, 'announcement');
+      if (deps.slack) await deps.slack.poster.postNotice(deps.slack.approvalsChannel, text).catch((error: unknown) => logger.warn({ err: error }, 'could not post the announcement'));
+    };
+    queue.define(reconcileJob({ ...deps, announce }, { ...DEFAULT_RECONCILE, ...options.reconcile }));
 
     if (slack) {
       slack.handleApprovals(
@@ -192,6 +212,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => http.close());
 
     await queue.start();
+    await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
     cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
 
     if (slack) {

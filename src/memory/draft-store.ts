@@ -1,9 +1,15 @@
 import type { PrismaClient } from '../db/database.ts';
-import type { Draft } from '../db/generated/client.ts';
+import { AdjutantError } from '../errors.ts';
+import { Prisma, type Draft } from '../db/generated/client.ts';
 
 export type { Draft } from '../db/generated/client.ts';
 
-export type DraftStatus = 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed';
+/**
+ * pending → approved → sending → sent; pending → rejected; sending → failed (refused, or retries
+ * exhausted) or unknown (the connection broke after the data went out: "may have been sent").
+ * failed and unknown go back to approved only by a person's click.
+ */
+export type DraftStatus = 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown';
 
 export interface NewDraft {
   emailId: string;
@@ -17,6 +23,13 @@ export interface NewDraft {
   model: string | null;
 }
 
+/** The audit entry written in the same statement as the change it describes. */
+export interface DraftAudit {
+  actor: string;
+  action: string;
+  data?: Record<string, unknown>;
+}
+
 export interface DraftStore {
   /** The first draft for an email; a second call returns the existing one (jobs can run twice). */
   createFirst(draft: NewDraft): Promise<{ draft: Draft; created: boolean }>;
@@ -25,24 +38,56 @@ export interface DraftStore {
   /** The card is recorded as soon as it is posted, so a retry posts only the missing draft message. */
   setSlackCard(id: string, channel: string, cardTs: string): Promise<void>;
   setSlackDraft(id: string, draftTs: string): Promise<void>;
+  /** Note that posting starts; returns false when an earlier run had already started (and may have posted). */
+  startPosting(id: string, at: Date): Promise<boolean>;
   /**
    * Move pending → approved/rejected for exactly one caller. Double clicks and Slack retries
    * race here; the conditional update lets only the first win.
    */
   decide(id: string, decision: 'approved' | 'rejected', by: string, at: Date): Promise<Draft | null>;
-  /** approved → sending, once. Returns null when another worker already took it. */
-  claimForSending(id: string): Promise<Draft | null>;
-  markSent(id: string, messageId: string, at: Date): Promise<void>;
-  markFailed(id: string, error: string): Promise<void>;
-  /** A send that failed before reaching the server may be retried: sending → approved. */
-  releaseForRetry(id: string, error: string): Promise<void>;
+  /**
+   * approved → sending, once (also sending → sending when `fromSending`, for a worker that knows
+   * its own last attempt never reached the server). Fixes the Message-ID on the first claim.
+   */
+  claimForSending(id: string, messageId: string, at: Date, options?: { fromSending?: boolean }): Promise<Draft | null>;
+  /** The message data is about to leave: from here on, a crash leaves the outcome unknown. */
+  markDataStarted(id: string, at: Date): Promise<void>;
+  markSent(id: string, at: Date, audit: DraftAudit): Promise<Draft | null>;
+  /** A failure known to come before the server accepted anything: sending → approved. */
+  releaseForRetry(id: string, error: string, audit: DraftAudit): Promise<Draft | null>;
+  markFailed(id: string, from: DraftStatus[], error: string, audit: DraftAudit): Promise<Draft | null>;
+  /** sending → unknown: the mail may have left; only a person may send it again. */
+  markUnknown(id: string, error: string, audit: DraftAudit): Promise<Draft | null>;
+  /** failed/unknown → approved, on purpose, by an approver. Keeps the Message-ID. */
+  resend(id: string, by: string, at: Date): Promise<Draft | null>;
+  /** Drafts in a status whose last change is older than `before` (for the reconciler). */
+  inStatusSince(statuses: DraftStatus[], before: Date): Promise<Draft[]>;
+  /** Drafts with no draft message in Slack yet, created before `before`. */
+  unpostedSince(before: Date): Promise<Draft[]>;
+  countByStatus(): Promise<Record<string, number>>;
 }
 
 export function createDraftStore(prisma: PrismaClient): DraftStore {
-  const transition = async (id: string, from: DraftStatus, data: Parameters<PrismaClient['draft']['updateMany']>[0]['data']) => {
-    const { count } = await prisma.draft.updateMany({ where: { id, status: from }, data });
-    return count === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
+  /**
+   * One statement: change the draft if it is in an expected status, and write the audit entry
+   * only if it changed. A crash cannot leave one without the other.
+   */
+  const transition = async (id: string, from: DraftStatus[], set: Prisma.Sql[], audit: DraftAudit): Promise<Draft | null> => {
+    const rows = await prisma.$queryRaw<{ id: string }[]>`
+      WITH changed AS (
+        UPDATE "drafts" SET ${Prisma.join([...set, Prisma.sql`"updated_at" = now()`])}
+        WHERE "id" = ${id}::uuid AND "status" IN (${Prisma.join(from)})
+        RETURNING "id"
+      ), logged AS (
+        INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
+        SELECT ${audit.actor}, ${audit.action}, 'draft', ${id}, ${JSON.stringify(audit.data ?? {})}::jsonb FROM changed
+      )
+      SELECT "id"::text AS id FROM changed`;
+    return rows.length === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
   };
+  const status = (to: DraftStatus) => Prisma.sql`"status" = ${to}`;
+  const error = (text: string | null) => Prisma.sql`"error" = ${text}`;
+
   return {
     async createFirst(draft) {
       const existing = await prisma.draft.findUnique({ where: { emailId_version: { emailId: draft.emailId, version: 1 } } });
@@ -62,20 +107,61 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     async setSlackDraft(id, draftTs) {
       await prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } });
     },
+    async startPosting(id, at) {
+      const { count } = await prisma.draft.updateMany({ where: { id, slackPostStartedAt: null }, data: { slackPostStartedAt: at } });
+      return count === 1;
+    },
     decide(id, decision, by, at) {
-      return transition(id, 'pending', { status: decision, decidedBy: by, decidedAt: at });
+      return transition(id, ['pending'], [status(decision), Prisma.sql`"decided_by" = ${by}`, Prisma.sql`"decided_at" = ${at}`], {
+        actor: by,
+        action: decision === 'approved' ? 'draft.approved' : 'draft.rejected',
+      });
     },
-    claimForSending(id) {
-      return transition(id, 'approved', { status: 'sending' });
+    claimForSending(id, messageId, at, options = {}) {
+      return transition(
+        id,
+        options.fromSending ? ['approved', 'sending'] : ['approved'],
+        [
+          status('sending'),
+          Prisma.sql`"sent_message_id" = COALESCE("sent_message_id", ${messageId})`,
+          Prisma.sql`"send_attempts" = "send_attempts" + 1`,
+          Prisma.sql`"sending_started_at" = ${at}`,
+          Prisma.sql`"data_started_at" = NULL`,
+        ],
+        { actor: 'send-reply', action: 'reply.sending' },
+      );
     },
-    async markSent(id, messageId, at) {
-      await prisma.draft.update({ where: { id }, data: { status: 'sent', sentMessageId: messageId, sentAt: at, error: null } });
+    async markDataStarted(id, at) {
+      const { count } = await prisma.draft.updateMany({ where: { id, status: 'sending' }, data: { dataStartedAt: at } });
+      if (count !== 1) throw new AdjutantError('CONFLICT', `draft ${id} is no longer being sent by this worker; not sending`, { retryable: false });
     },
-    async markFailed(id, error) {
-      await prisma.draft.update({ where: { id }, data: { status: 'failed', error } });
+    markSent(id, at, audit) {
+      return transition(id, ['sending'], [status('sent'), Prisma.sql`"sent_at" = ${at}`, error(null)], audit);
     },
-    async releaseForRetry(id, error) {
-      await prisma.draft.updateMany({ where: { id, status: 'sending' }, data: { status: 'approved', error } });
+    releaseForRetry(id, text, audit) {
+      return transition(id, ['sending'], [status('approved'), error(text)], audit);
+    },
+    markFailed(id, from, text, audit) {
+      return transition(id, from, [status('failed'), error(text)], audit);
+    },
+    markUnknown(id, text, audit) {
+      return transition(id, ['sending'], [status('unknown'), error(text)], audit);
+    },
+    resend(id, by, at) {
+      return transition(id, ['failed', 'unknown'], [status('approved'), Prisma.sql`"decided_by" = ${by}`, Prisma.sql`"decided_at" = ${at}`, error(null)], {
+        actor: by,
+        action: 'draft.resend',
+      });
+    },
+    inStatusSince(statuses, before) {
+      return prisma.draft.findMany({ where: { status: { in: statuses }, updatedAt: { lt: before } }, orderBy: { updatedAt: 'asc' }, take: 200 });
+    },
+    unpostedSince(before) {
+      return prisma.draft.findMany({ where: { status: 'pending', slackDraftTs: null, createdAt: { lt: before } }, orderBy: { createdAt: 'asc' }, take: 200 });
+    },
+    async countByStatus() {
+      const groups = await prisma.draft.groupBy({ by: ['status'], _count: { _all: true } });
+      return Object.fromEntries(groups.map((group) => [group.status, group._count._all]));
     },
   };
 }

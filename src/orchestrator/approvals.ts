@@ -8,7 +8,8 @@ import { JOB_SEND_REPLY } from './job-names.ts';
 export interface DecisionRequest {
   draftId: string;
   userId: string;
-  decision: 'approved' | 'rejected';
+  /** `resend`: a failed send (Retry) or one that may have gone out (Send again), sent on purpose. */
+  decision: 'approved' | 'rejected' | 'resend';
   /** Where the click happened, for ephemeral answers. */
   channel: string | null;
 }
@@ -43,31 +44,39 @@ export function createApprovalService(deps: {
     if (!poster || !channel) return;
     void poster.postEphemeral(channel, user, text).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the click'));
   };
+  // Each send on purpose is its own job (the first one's key stays taken by the finished job).
+  const enqueueSend = (draft: Draft) => queue.enqueue(JOB_SEND_REPLY, sendJobKey(draft), { draftId: draft.id });
   return {
     async decide(request) {
       const existing = await drafts.get(request.draftId);
       if (!existing) return { kind: 'not-found' };
       if (!(await deps.isApprover(request.userId))) {
-        await audit.record({ actor: request.userId, action: `draft.${request.decision === 'approved' ? 'approve' : 'reject'}.refused`, entityType: 'draft', entityId: existing.id, data: { reason: 'not an approver' } });
+        const verb = { approved: 'approve', rejected: 'reject', resend: 'resend' }[request.decision];
+        await audit.record({ actor: request.userId, action: `draft.${verb}.refused`, entityType: 'draft', entityId: existing.id, data: { reason: 'not an approver' } });
         tell(request.channel, request.userId, 'Only approvers can decide on drafts (see SLACK_APPROVERS). Nothing was sent.');
         return { kind: 'not-allowed' };
       }
-      const decided = await drafts.decide(existing.id, request.decision, request.userId, deps.now());
+      // The status change and its audit entry are one statement (see the draft store).
+      const decided =
+        request.decision === 'resend'
+          ? await drafts.resend(existing.id, request.userId, deps.now())
+          : await drafts.decide(existing.id, request.decision, request.userId, deps.now());
       if (!decided) {
         const current = (await drafts.get(existing.id)) ?? existing;
         const who = current.decidedBy ? `<@${current.decidedBy}>` : 'someone';
-        tell(request.channel, request.userId, `This draft was already ${current.status} by ${who}.`);
+        tell(request.channel, request.userId, `This draft was already ${current.status === 'unknown' ? 'handled' : current.status} by ${who}.`);
         return { kind: 'already-decided', draft: current };
       }
-      await audit.record({
-        actor: request.userId,
-        action: request.decision === 'approved' ? 'draft.approved' : 'draft.rejected',
-        entityType: 'draft',
-        entityId: decided.id,
-        data: { emailId: decided.emailId },
-      });
-      if (request.decision === 'approved') await queue.enqueue(JOB_SEND_REPLY, decided.id, { draftId: decided.id });
+      if (decided.status === 'approved') await enqueueSend(decided);
       return { kind: 'decided', draft: decided };
     },
   };
+}
+
+/**
+ * The send job's key: the draft for the first send; for a later round (a resend on purpose, or
+ * the reconciler's), the draft plus the time of its last change, which is new for each round.
+ */
+export function sendJobKey(draft: Pick<Draft, 'id' | 'sendAttempts' | 'updatedAt'>): string {
+  return draft.sendAttempts === 0 ? draft.id : `${draft.id}:${draft.updatedAt.getTime()}`;
 }

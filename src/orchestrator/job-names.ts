@@ -3,3 +3,5 @@ export const JOB_REMEMBER_EMAIL = 'email.remember';
 export const JOB_DRAFT_REPLY = 'email.draft-reply';
 export const JOB_POST_APPROVAL = 'draft.post-approval';
 export const JOB_SEND_REPLY = 'draft.send-reply';
+/** Finds work a crash or an outage stranded, and finishes it or shows it as failed. */
+export const JOB_RECONCILE = 'pipeline.reconcile';

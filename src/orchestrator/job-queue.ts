@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Agenda, exponential, when } from 'agenda';
 import { PostgresBackend } from '@agendajs/postgres-backend';
 import type pg from 'pg';
@@ -8,43 +10,79 @@ import type { Logger } from '../logger.ts';
 export interface JobContext {
   /** 1 on the first run, 2 on the first retry… */
   attempt: number;
-  /** Keep the lock on long work (agenda's lock lifetime is 10 minutes). */
-  touch(): Promise<void>;
+  /** True on the run after which no retry will follow. */
+  lastAttempt: boolean;
 }
 
 export interface JobDefinition<T> {
   name: string;
   schema: z.ZodType<T>;
   run(data: T, context: JobContext): Promise<void>;
-  /** Retries after the first failure (default 5, exponential from 2 s). */
+  /** Retries after the first failure (default 10: exponential from 2 s, capped at 5 min, about 20 min in all). */
   maxRetries?: number;
+}
+
+/** A job that failed for good: its retries are spent. */
+export interface DeadJob {
+  id: string;
+  name: string;
+  key: string | null;
+  failedAt: Date | null;
+  failCount: number;
+  reason: string | null;
 }
 
 export interface JobQueue {
   define<T>(definition: JobDefinition<T>): void;
   /**
-   * Enqueue once per (name, key): a step that runs twice, or an event Slack delivers twice,
-   * enqueues its follow-up once. Completed jobs are kept, so the key stays taken.
+   * Enqueue once per (name, key), atomically: a unique index decides between racing callers, so
+   * a step that runs twice, or an event Slack delivers twice, enqueues its follow-up once.
+   * Finished jobs are kept, so the key stays taken; a job whose retries were spent is revived
+   * instead (its work never happened, and asking again is how it gets done).
+   * Returns true when a job was created or revived.
    */
-  enqueue<T extends Record<string, unknown>>(name: string, key: string, data: T): Promise<void>;
+  enqueue<T extends Record<string, unknown>>(name: string, key: string, data: T): Promise<boolean>;
+  /** Jobs whose retries are spent, oldest first. */
+  deadJobs(): Promise<DeadJob[]>;
+  /** Run a dead job again with a fresh set of retries. */
+  revive(id: string): Promise<boolean>;
+  /** Whether a job of this name whose data contains `match` is waiting, or running on a live worker (its lock is fresh). */
+  isActive(name: string, match: Record<string, string>): Promise<boolean>;
+  /** How many times a job was revived. */
+  revivals(id: string): Promise<number>;
+  /** Marks a dead job as announced; false when it already was (announce once). */
+  markAnnounced(id: string): Promise<boolean>;
+  /** Run a job every `intervalMs`, once per interval however many workers run. */
+  every(name: string, intervalMs: number): Promise<void>;
   start(): Promise<void>;
   /** Wait up to `graceMs` for running jobs, then release the rest for another worker. */
   stop(graceMs: number): Promise<void>;
   health(): { running: boolean };
 }
 
-export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger: Logger; processEveryMs?: number }): JobQueue {
+/**
+ * How long a job's lock lasts without a heartbeat. Running jobs are touched every third of it,
+ * so only a dead worker's jobs expire, and another worker (or the restarted one) takes them
+ * within seconds instead of agenda's default ten minutes.
+ */
+export const JOB_LOCK_LIFETIME_MS = 10_000;
+const DEFAULT_MAX_RETRIES = 10;
+
+export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger: Logger; processEveryMs?: number; lockLifetimeMs?: number }): JobQueue {
   const { pool, embedded, logger } = deps;
+  const lockLifetime = deps.lockLifetimeMs ?? JOB_LOCK_LIFETIME_MS;
   const backend = new PostgresBackend({
     pool,
-    // On PGlite there is one connection: LISTEN/NOTIFY would hold it forever (ENVIRONMENT.md).
+    // On PGlite there is one connection: LISTEN/NOTIFY would hold it forever.
     disableNotifications: embedded,
     ensureSchema: true,
   });
   const agenda = new Agenda({
     backend,
-    name: `adjutant-${process.pid}`,
-    processEvery: deps.processEveryMs ?? (embedded ? 250 : 2000),
+    // Unique per process, across hosts: it is what a job's lock records as its holder.
+    name: `adjutant-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    processEvery: deps.processEveryMs ?? (embedded ? 250 : 1000),
+    defaultLockLifetime: lockLifetime,
     // Embedded: one job at a time, so jobs never starve request-path queries on the single connection.
     maxConcurrency: embedded ? 1 : 10,
     defaultConcurrency: embedded ? 1 : 5,
@@ -54,6 +92,7 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
 
   return {
     define<T>(definition: JobDefinition<T>) {
+      const maxRetries = definition.maxRetries ?? DEFAULT_MAX_RETRIES;
       agenda.define<Record<string, unknown>>(
         definition.name,
         async (job) => {
@@ -65,31 +104,86 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
           }
           const log = logger.child({ job: definition.name, jobId: String(job.attrs._id), attempt });
           const started = Date.now();
+          // The heartbeat that keeps the lock: a job still running is never taken by another worker.
+          const heartbeat = setInterval(() => {
+            job.touch().catch((error: unknown) => log.warn({ err: error }, 'could not renew the job lock'));
+          }, Math.max(1000, Math.floor(lockLifetime / 3)));
           try {
-            await definition.run(parsed.data, { attempt, touch: () => job.touch() });
+            await definition.run(parsed.data, { attempt, lastAttempt: attempt > maxRetries });
             log.info({ ms: Date.now() - started }, 'job done');
           } catch (error) {
             log.warn({ err: error, retryable: isRetryable(error), ms: Date.now() - started }, 'job failed');
             throw error;
+          } finally {
+            clearInterval(heartbeat);
           }
         },
         {
+          lockLifetime,
           backoff: when(
             (context) => isRetryable(context.error),
-            exponential({ delay: 2000, factor: 2, maxRetries: definition.maxRetries ?? 5, maxDelay: 5 * 60_000, jitter: 0.2 }),
+            exponential({ delay: 2000, factor: 2, maxRetries, maxDelay: 5 * 60_000, jitter: 0.2 }),
           ),
         },
       );
     },
     async enqueue(name, key, data) {
       try {
+        const revived = await pool.query(
+          `UPDATE agenda_jobs SET next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL
+           WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
+          [name, key],
+        );
+        if ((revived.rowCount ?? 0) > 0) {
+          logger.info({ job: name, key }, 'revived a job whose retries were spent');
+          return true;
+        }
+        const before = await pool.query(`SELECT 1 FROM agenda_jobs WHERE name = $1 AND data ? 'key' AND data->>'key' = $2`, [name, key]);
+        if ((before.rowCount ?? 0) > 0) return false;
         await agenda
           .create(name, { ...data, key })
           .unique({ 'data.key': key }, { insertOnly: true })
           .save();
+        return true;
       } catch (error) {
+        // The unique index turned the backend's check-then-insert race into an error: the other caller won.
+        if ((error as { code?: string }).code === '23505') return false;
         throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
       }
+    },
+    async deadJobs() {
+      const result = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null }>(
+        `SELECT id::text, name, data->>'key' AS key, failed_at, fail_count, fail_reason FROM agenda_jobs WHERE ${DEAD_JOB_CONDITION} ORDER BY failed_at ASC LIMIT 200`,
+      );
+      return result.rows.map((row) => ({ id: row.id, name: row.name, key: row.key, failedAt: row.failed_at, failCount: row.fail_count ?? 0, reason: row.fail_reason }));
+    },
+    async revive(id) {
+      const result = await pool.query(
+        `UPDATE agenda_jobs SET next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL,
+           data = data - 'announced' || jsonb_build_object('revivals', COALESCE((data->>'revivals')::int, 0) + 1)
+         WHERE id = $1::uuid AND ${DEAD_JOB_CONDITION}`,
+        [id],
+      );
+      return (result.rowCount ?? 0) > 0;
+    },
+    async isActive(name, match) {
+      const result = await pool.query(
+        `SELECT 1 FROM agenda_jobs WHERE name = $1 AND data @> $2::jsonb
+           AND ((next_run_at IS NOT NULL AND locked_at IS NULL) OR locked_at > now() - make_interval(secs => $3))`,
+        [name, JSON.stringify(match), lockLifetime / 1000],
+      );
+      return (result.rowCount ?? 0) > 0;
+    },
+    async revivals(id) {
+      const result = await pool.query<{ revivals: number | null }>(`SELECT (data->>'revivals')::int AS revivals FROM agenda_jobs WHERE id = $1::uuid`, [id]);
+      return result.rows[0]?.revivals ?? 0;
+    },
+    async markAnnounced(id) {
+      const result = await pool.query(`UPDATE agenda_jobs SET data = data || '{"announced": true}'::jsonb WHERE id = $1::uuid AND NOT (data ? 'announced')`, [id]);
+      return (result.rowCount ?? 0) > 0;
+    },
+    async every(name, intervalMs) {
+      await agenda.every(`${Math.max(1, Math.round(intervalMs / 1000))} seconds`, name, {}, { skipImmediate: false });
     },
     async start() {
       await agenda.start();
@@ -107,3 +201,6 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     },
   };
 }
+
+/** A job that ended in failure with no retry scheduled and nobody holding it. */
+export const DEAD_JOB_CONDITION = `next_run_at IS NULL AND locked_at IS NULL AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)`;

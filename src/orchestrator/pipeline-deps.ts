@@ -1,5 +1,6 @@
 import type { ModelRouter } from '../brains/router.ts';
 import type { SlackPoster } from '../channels/slack/slack-poster.ts';
+import type { SentFolder } from '../channels/email/sent-folder.ts';
 import type { MailSender } from '../channels/email/smtp-sender.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditLog } from '../memory/audit.ts';
@@ -17,7 +18,8 @@ export interface PipelineDeps {
   audit: AuditLog;
   router: ModelRouter | null;
   slack: { poster: SlackPoster; approvalsChannel: string } | null;
-  mail: { sender: MailSender } | null;
+  /** `sentFolder`: where a copy of each sent reply goes (the watched account's Sent folder), when IMAP is configured. */
+  mail: { sender: MailSender; sentFolder: SentFolder | null } | null;
   teamName: string;
   now(): Date;
   newMessageId(): string;

@@ -6,6 +6,20 @@ type KnownBlock = types.KnownBlock;
 
 export const ACTION_APPROVE = 'draft_approve';
 export const ACTION_REJECT = 'draft_reject';
+/** On a failed send (Retry) or one that may have gone out (Send again): send it on purpose. */
+export const ACTION_RESEND = 'draft_resend';
+
+/** Slack message metadata marking our messages, so a retry finds what a crashed run posted. */
+export const METADATA_CARD = 'adjutant_approval_card';
+export const METADATA_DRAFT = 'adjutant_draft';
+
+/** Slack's limit for one section's text; longer drafts are shown in several sections. */
+const SECTION_TEXT_LIMIT = 3000;
+/**
+ * Longer than this, a draft is not offered for approval: it could not be shown whole in one
+ * message (50 blocks, escaping can grow text fivefold). Drafts are capped well below it.
+ */
+export const MAX_SHOWN_DRAFT_CHARS = 12_000;
 
 export interface CardInput {
   fromName: string | null;
@@ -52,7 +66,7 @@ export interface DraftView {
   toAddress: string;
   subject: string;
   body: string;
-  status: 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed';
+  status: 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown';
   decidedBy?: string | null;
   decidedAt?: Date | null;
   error?: string | null;
@@ -86,14 +100,20 @@ export function formatTime(at: Date): string {
 }
 
 export function draftMessage(view: DraftView): { text: string; blocks: KnownBlock[] } {
+  const tooLong = view.body.length > MAX_SHOWN_DRAFT_CHARS;
   const blocks: KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `*Draft reply* to ${escapeMrkdwn(view.toAddress)} — _${escapeMrkdwn(truncate(view.subject, 200))}_` } },
-    { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(truncate(view.body, 2900)) } },
+    // The approver sees every character that would be sent: never a cut.
+    ...bodySections(tooLong ? view.body.slice(0, MAX_SHOWN_DRAFT_CHARS) : view.body),
   ];
+  if (tooLong) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ This draft is ${view.body.length} characters, too long to show whole in Slack, so it cannot be approved here.` }] });
+  }
   const by = view.decidedBy ? `<@${view.decidedBy}>` : 'someone';
   const when = view.decidedAt ? formatTime(view.decidedAt) : '';
   switch (view.status) {
     case 'pending':
+      if (tooLong) break;
       blocks.push({
         type: 'actions',
         block_id: 'draft_actions',
@@ -118,8 +138,57 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
         type: 'context',
         elements: [{ type: 'mrkdwn', text: `⚠️ Approved by ${by} at ${when}, but sending failed: ${escapeMrkdwn(truncate(view.error ?? 'unknown error', 500))}` }],
       });
+      blocks.push(resendButton(view.draftId, 'Retry'));
+      break;
+    case 'unknown':
+      blocks.push({
+        type: 'context',
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `❓ Approved by ${by} at ${when}. It *may have been sent*: ${escapeMrkdwn(truncate(view.error ?? 'the connection to the mail server broke after the message went out', 500))}. Check the recipient's thread or the Sent folder before sending again.`,
+          },
+        ],
+      });
+      blocks.push(resendButton(view.draftId, 'Send again'));
       break;
   }
-  const statusText = view.status === 'pending' ? 'awaiting approval' : view.status;
+  const statusText = view.status === 'pending' ? 'awaiting approval' : view.status === 'unknown' ? 'may have been sent' : view.status;
   return { text: `Draft reply to ${view.toAddress} (${statusText})`, blocks };
+}
+
+function resendButton(draftId: string, label: string): KnownBlock {
+  return {
+    type: 'actions',
+    block_id: 'draft_resend',
+    elements: [{ type: 'button', action_id: ACTION_RESEND, text: { type: 'plain_text', text: label }, value: draftId }],
+  };
+}
+
+/**
+ * The whole body as consecutive sections under Slack's per-section limit, split at line or word
+ * boundaries where possible. Escaping happens before splitting so an entity is never cut in two.
+ */
+export function bodySections(body: string): KnownBlock[] {
+  const escaped = escapeMrkdwn(body.trim() === '' ? '(empty)' : body);
+  const sections: KnownBlock[] = [];
+  let rest = escaped;
+  while (rest.length > 0) {
+    let cut = rest.length <= SECTION_TEXT_LIMIT ? rest.length : splitPoint(rest, SECTION_TEXT_LIMIT);
+    if (cut <= 0) cut = SECTION_TEXT_LIMIT;
+    sections.push({ type: 'section', text: { type: 'mrkdwn', text: rest.slice(0, cut) } });
+    rest = rest.slice(cut);
+  }
+  return sections;
+}
+
+function splitPoint(text: string, limit: number): number {
+  const window = text.slice(0, limit);
+  for (const separator of ['\n\n', '\n', ' ']) {
+    const at = window.lastIndexOf(separator);
+    if (at > limit / 2) return at + separator.length;
+  }
+  // No boundary: cut before any entity that would straddle the limit.
+  const amp = window.lastIndexOf('&');
+  return amp > limit - 6 ? amp : limit;
 }

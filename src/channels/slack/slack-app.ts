@@ -2,7 +2,7 @@ import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type BlockActio
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../logger.ts';
 import type { ApprovalService } from '../../orchestrator/approvals.ts';
-import { ACTION_APPROVE, ACTION_REJECT, draftView } from './blocks.ts';
+import { ACTION_APPROVE, ACTION_REJECT, ACTION_RESEND, draftView } from './blocks.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
 
 export interface SlackAppOptions {
@@ -20,7 +20,7 @@ export interface SlackApp {
   readonly httpListener: ((req: IncomingMessage, res: ServerResponse) => void) | null;
   readonly mode: 'socket' | 'http';
   readonly poster: SlackPoster;
-  /** Wire the Approve / Reject buttons to the approval service. */
+  /** Wire the Approve / Reject / Retry (Send again) buttons to the approval service. */
   handleApprovals(approvals: ApprovalService): void;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -55,7 +55,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   const poster = createSlackPoster(app.client);
 
   const onDecision =
-    (approvals: ApprovalService, decision: 'approved' | 'rejected') =>
+    (approvals: ApprovalService, decision: 'approved' | 'rejected' | 'resend') =>
     async ({ ack, body, action }: { ack: () => Promise<void>; body: BlockAction; action: ButtonAction }) => {
       await ack();
       const draftId = action.value;
@@ -75,6 +75,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     handleApprovals(approvals) {
       app.action<BlockAction<ButtonAction>>(ACTION_APPROVE, onDecision(approvals, 'approved'));
       app.action<BlockAction<ButtonAction>>(ACTION_REJECT, onDecision(approvals, 'rejected'));
+      app.action<BlockAction<ButtonAction>>(ACTION_RESEND, onDecision(approvals, 'resend'));
     },
     httpListener: receiver ? receiver.requestListener : null,
     mode: options.appToken ? 'socket' : 'http',

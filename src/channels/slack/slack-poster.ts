@@ -1,13 +1,20 @@
 import type { webApi } from '@slack/bolt';
 import { AdjutantError, errorMessage } from '../../errors.ts';
-import { approvalCard, draftMessage, type CardInput, type DraftView } from './blocks.ts';
+import { approvalCard, draftMessage, METADATA_CARD, METADATA_DRAFT, type CardInput, type DraftView } from './blocks.ts';
 
 /** The one place that writes to Slack. Jobs and listeners call this, never the Web API directly. */
 export interface SlackPoster {
-  postApprovalCard(channel: string, card: CardInput): Promise<{ ts: string }>;
+  /** The card carries the draft id in its metadata, so `findCard` can recover it after a crash. */
+  postApprovalCard(channel: string, card: CardInput, draftId: string): Promise<{ ts: string }>;
   postDraft(channel: string, threadTs: string, draft: DraftView): Promise<{ ts: string }>;
+  /** The card an earlier (crashed) run posted for this draft, if any, searching from `since`. */
+  findCard(channel: string, draftId: string, since: Date): Promise<string | null>;
+  /** The draft message an earlier run posted in the card's thread, if any. */
+  findDraftMessage(channel: string, cardTs: string, draftId: string): Promise<string | null>;
   updateDraft(channel: string, ts: string, draft: DraftView): Promise<void>;
   postEphemeral(channel: string, user: string, text: string): Promise<void>;
+  /** A plain message (an announcement: a stalled mailbox, a job given up). */
+  postNotice(channel: string, text: string): Promise<void>;
   /** Slack user ID for an email address, when the workspace has one (for mentions). */
   userIdForEmail(email: string): Promise<string | null>;
 }
@@ -32,21 +39,60 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     }
   };
   return {
-    async postApprovalCard(channel, card) {
+    async postApprovalCard(channel, card, draftId) {
       const message = approvalCard(card);
-      const result = await call('chat.postMessage', () => client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }));
+      const result = await call('chat.postMessage', () =>
+        client.chat.postMessage({
+          channel,
+          text: message.text,
+          blocks: message.blocks,
+          unfurl_links: false,
+          unfurl_media: false,
+          metadata: { event_type: METADATA_CARD, event_payload: { draft_id: draftId } },
+        }),
+      );
       return { ts: requireTs(result.ts) };
     },
     async postDraft(channel, threadTs, draft) {
       const message = draftMessage(draft);
       const result = await call('chat.postMessage', () =>
-        client.chat.postMessage({ channel, thread_ts: threadTs, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }),
+        client.chat.postMessage({
+          channel,
+          thread_ts: threadTs,
+          text: message.text,
+          blocks: message.blocks,
+          unfurl_links: false,
+          unfurl_media: false,
+          metadata: { event_type: METADATA_DRAFT, event_payload: { draft_id: draft.draftId } },
+        }),
       );
       return { ts: requireTs(result.ts) };
+    },
+    async findCard(channel, draftId, since) {
+      const oldest = String(Math.floor(since.getTime() / 1000) - 60);
+      let cursor: string | undefined;
+      // Pages of the channel since the draft was made; a busy channel gets a few pages at most.
+      for (let page = 0; page < 10; page += 1) {
+        const result = await call('conversations.history', () =>
+          client.conversations.history({ channel, oldest, limit: 200, include_all_metadata: true, ...(cursor ? { cursor } : {}) }),
+        );
+        const found = (result.messages ?? []).find((message) => carries(message, METADATA_CARD, draftId));
+        if (found?.ts) return found.ts;
+        cursor = result.response_metadata?.next_cursor || undefined;
+        if (!cursor) return null;
+      }
+      return null;
+    },
+    async findDraftMessage(channel, cardTs, draftId) {
+      const result = await call('conversations.replies', () => client.conversations.replies({ channel, ts: cardTs, limit: 200, include_all_metadata: true }));
+      return (result.messages ?? []).find((message) => carries(message, METADATA_DRAFT, draftId))?.ts ?? null;
     },
     async updateDraft(channel, ts, draft) {
       const message = draftMessage(draft);
       await call('chat.update', () => client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
+    },
+    async postNotice(channel, text) {
+      await call('chat.postMessage', () => client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false }));
     },
     async postEphemeral(channel, user, text) {
       await call('chat.postEphemeral', () => client.chat.postEphemeral({ channel, user, text }));
@@ -61,6 +107,10 @@ export function createSlackPoster(client: WebClient): SlackPoster {
       }
     },
   };
+}
+
+function carries(message: { metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }, type: string, draftId: string): boolean {
+  return message.metadata?.event_type === type && message.metadata.event_payload?.draft_id === draftId;
 }
 
 function requireTs(ts: string | undefined): string {

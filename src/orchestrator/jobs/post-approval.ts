@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { draftView } from '../../channels/slack/blocks.ts';
 import { AdjutantError } from '../../errors.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
@@ -13,7 +14,12 @@ function openingOf(text: string): string {
   return flat.length > 280 ? `${flat.slice(0, 279)}…` : flat || '(empty message)';
 }
 
-/** Post the card for the email and the draft with its buttons in the card's thread. */
+/**
+ * Post the card for the email and the draft with its buttons in the card's thread, once.
+ * A run can die between Slack accepting a message and our saving its ts; the next run would
+ * post a second card with live buttons. So the first run marks that posting started, each
+ * message carries the draft id in its Slack metadata, and a later run adopts what it finds.
+ */
 export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
     name: JOB_POST_APPROVAL,
@@ -26,34 +32,47 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
         await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.not-posted', entityType: 'draft', entityId: draft.id, data: { reason: 'Slack approvals not configured (SLACK_BOT_TOKEN, SLACK_APPROVALS_CHANNEL)' } });
         return;
       }
-      const email = await deps.emails.require(draft.emailId);
       const { poster, approvalsChannel } = deps.slack;
-      const target = replyTarget(email);
-      const forwardedBySlackUser = email.forwardedBy ? await poster.userIdForEmail(email.forwardedBy) : null;
-      // A retry after posting the card but before posting the draft reuses the card.
-      const cardTs =
-        draft.slackCardTs ??
-        (
-          await poster.postApprovalCard(approvalsChannel, {
-            fromName: target.name,
-            fromAddress: target.address ?? email.fromAddress ?? 'unknown sender',
-            subject: target.subject,
-            summary: openingOf(target.body),
-            forwardedByAddress: email.forwardedBy,
-            forwardedBySlackUser,
-            instruction: email.instruction,
-          })
+      const channel = draft.slackChannel ?? approvalsChannel;
+      const firstRun = await deps.drafts.startPosting(draft.id, deps.now());
+      // Looking up costs a Slack call, so only a run after one that may have posted does it.
+      const adopt = async (find: () => Promise<string | null>): Promise<string | null> => {
+        if (firstRun) return null;
+        return find().catch((error: unknown) => {
+          deps.logger.warn({ err: error, draftId }, 'could not look for an earlier post (channels:history scope?); posting anew');
+          return null;
+        });
+      };
+
+      let cardTs = draft.slackCardTs ?? (await adopt(() => poster.findCard(channel, draft.id, draft.createdAt)));
+      if (!cardTs) {
+        const email = await deps.emails.require(draft.emailId);
+        const target = replyTarget(email);
+        const forwardedBySlackUser = email.forwardedBy ? await poster.userIdForEmail(email.forwardedBy) : null;
+        cardTs = (
+          await poster.postApprovalCard(
+            channel,
+            {
+              fromName: target.name,
+              fromAddress: target.address ?? email.fromAddress ?? 'unknown sender',
+              subject: target.subject,
+              summary: openingOf(target.body),
+              forwardedByAddress: email.forwardedBy,
+              forwardedBySlackUser,
+              instruction: email.instruction,
+            },
+            draft.id,
+          )
         ).ts;
-      if (!draft.slackCardTs) await deps.drafts.setSlackCard(draft.id, approvalsChannel, cardTs);
-      const { ts: draftTs } = await poster.postDraft(approvalsChannel, cardTs, {
-        draftId: draft.id,
-        toAddress: draft.toAddress,
-        subject: draft.subject,
-        body: draft.body,
-        status: 'pending',
-      });
+      }
+      if (!draft.slackCardTs) await deps.drafts.setSlackCard(draft.id, channel, cardTs);
+      const cardPosted = cardTs;
+      const adopted = await adopt(() => poster.findDraftMessage(channel, cardPosted, draft.id));
+      // The view comes from the stored draft: an approval that raced the crash shows as such.
+      const current = (await deps.drafts.get(draft.id)) ?? draft;
+      const draftTs = adopted ?? (await poster.postDraft(channel, cardTs, draftView(current))).ts;
       await deps.drafts.setSlackDraft(draft.id, draftTs);
-      await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.posted', entityType: 'draft', entityId: draft.id, data: { channel: approvalsChannel, cardTs, draftTs } });
+      await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.posted', entityType: 'draft', entityId: draft.id, data: { channel, cardTs, draftTs, adopted: adopted !== null } });
     },
   };
 }

@@ -1,0 +1,74 @@
+import type { Database } from './db/database.ts';
+import { DEAD_JOB_CONDITION, type DeadJob } from './orchestrator/job-queue.ts';
+
+/** What needs a person's attention, read from the database (the service need not be running). */
+export interface StatusReport {
+  drafts: Record<string, number>;
+  /** Drafts that cannot move on without someone: failed, may have been sent, or stranded. */
+  attention: { id: string; status: string; to: string; subject: string; since: Date; error: string | null }[];
+  deadJobs: DeadJob[];
+  mailboxes: { mailbox: string; lastUid: number; updatedAt: Date }[];
+}
+
+/** approved/sending longer than this is stranded (the reconciler normally moves it within seconds). */
+const STRANDED_AFTER_MS = 60_000;
+
+export async function readStatus(database: Database, now = new Date()): Promise<StatusReport> {
+  const { prisma, pool } = database;
+  const groups = await prisma.draft.groupBy({ by: ['status'], _count: { _all: true } });
+  const stranded = new Date(now.getTime() - STRANDED_AFTER_MS);
+  const attention = await prisma.draft.findMany({
+    where: {
+      OR: [{ status: { in: ['failed', 'unknown'] } }, { status: { in: ['approved', 'sending'] }, updatedAt: { lt: stranded } }],
+    },
+    orderBy: { updatedAt: 'asc' },
+    take: 50,
+  });
+  const dead = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null }>(
+    `SELECT id::text, name, data->>'key' AS key, failed_at, fail_count, fail_reason FROM agenda_jobs
+     WHERE ${DEAD_JOB_CONDITION} ORDER BY failed_at ASC LIMIT 50`,
+  );
+  const mailboxes = await prisma.mailboxState.findMany({ orderBy: { mailbox: 'asc' } });
+  return {
+    drafts: Object.fromEntries(groups.map((group) => [group.status, group._count._all])),
+    attention: attention.map((draft) => ({ id: draft.id, status: draft.status, to: draft.toAddress, subject: draft.subject, since: draft.updatedAt, error: draft.error })),
+    deadJobs: dead.rows.map((row) => ({ id: row.id, name: row.name, key: row.key, failedAt: row.failed_at, failCount: row.fail_count ?? 0, reason: row.fail_reason })),
+    mailboxes: mailboxes.map((state) => ({ mailbox: state.mailbox, lastUid: state.lastUid, updatedAt: state.updatedAt })),
+  };
+}
+
+const LABEL: Record<string, string> = {
+  failed: 'failed (Retry on the card)',
+  unknown: 'may have been sent (Send again on the card)',
+  approved: 'approved, not sent yet',
+  sending: 'sending',
+};
+
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [];
+  const counts = Object.entries(report.drafts)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(', ');
+  lines.push(`Drafts: ${counts || 'none'}`);
+  if (report.attention.length === 0) {
+    lines.push('Nothing stuck: no failed, uncertain or stranded sends.');
+  } else {
+    lines.push('', 'Needs attention:');
+    for (const item of report.attention) {
+      lines.push(`  ${item.id}  ${LABEL[item.status] ?? item.status} since ${item.since.toISOString()}  to ${item.to}  "${item.subject}"${item.error ? `\n      ${item.error}` : ''}`);
+    }
+  }
+  if (report.deadJobs.length > 0) {
+    lines.push('', 'Jobs that gave up (they run again when the same item arrives or the reconciler revives them):');
+    for (const job of report.deadJobs) {
+      lines.push(`  ${job.id}  ${job.name} ${job.key ?? ''}  failed ${job.failCount}× at ${job.failedAt?.toISOString() ?? '?'}: ${job.reason ?? 'no reason recorded'}`);
+    }
+  }
+  for (const mailbox of report.mailboxes) lines.push('', `Mailbox ${mailbox.mailbox}: last UID ${mailbox.lastUid}, last change ${mailbox.updatedAt.toISOString()}`);
+  return lines.join('\n');
+}
+
+/** Exit code for the CLI: 1 when something needs a person. */
+export function statusExitCode(report: StatusReport): number {
+  return report.attention.length > 0 || report.deadJobs.length > 0 ? 1 : 0;
+}
