@@ -65,6 +65,12 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
         ANTHROPIC_BASE_URL: anthropic.url,
       },
     });
+    // A real account has a Sent folder (special-use \Sent in the test server's config); Adjutant files copies there.
+    const { ImapFlow } = await import('imapflow');
+    const imap = new ImapFlow({ host: services.imapHost, port: services.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailboxUser, pass: services.imapPassword }, logger: false } as ConstructorParameters<typeof ImapFlow>[0]);
+    await imap.connect();
+    await imap.mailboxCreate('Sent');
+    await imap.logout();
     service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
     await waitUntil('the watcher to watch the mailbox', () => service.watcher?.health().state === 'watching');
   });
@@ -163,6 +169,24 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
 
     const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
     expect(stored.status).toBe('sent');
+
+    // A copy of exactly what went out is in the mailbox's Sent folder, for the team's mail client.
+    const filed = await waitUntil('the reply to be filed in Sent', async () => {
+      const { ImapFlow } = await import('imapflow');
+      const services = testServices();
+      const client = new ImapFlow({ host: services.imapHost, port: services.imapPort, secure: false, doSTARTTLS: false, auth: { user: mailboxUser, pass: services.imapPassword }, logger: false } as ConstructorParameters<typeof ImapFlow>[0]);
+      await client.connect();
+      try {
+        await client.mailboxOpen('Sent');
+        const message = await client.fetchOne('*', { source: true });
+        return message && message.source ? message.source.toString('utf8') : null;
+      } catch {
+        return null;
+      } finally {
+        await client.logout().catch(() => undefined);
+      }
+    });
+    expect(filed).toContain(`Message-ID: ${sent?.parsed.messageId}`);
     expect(stored.decidedBy).toBe(ALICE);
     expect(stored.sentMessageId).toBe(sent?.parsed.messageId);
 

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createDatabase, type Database } from '../src/db/database.ts';
+import { applyMigrations } from '../src/db/migrate.ts';
+import { AdjutantError } from '../src/errors.ts';
+import { createLogger } from '../src/logger.ts';
+import { createJobQueue, type JobQueue } from '../src/orchestrator/job-queue.ts';
+import { createTestDatabase, type TestDatabase } from './support/databases.ts';
+import { waitUntil } from './support/wait.ts';
+
+/** The job queue on real PostgreSQL: one job per key under concurrency, and failed work that can be asked for again. */
+describe('job queue', () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let queue: JobQueue;
+  let failuresLeft = 0;
+  const runs: string[] = [];
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase('postgres');
+    database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    await applyMigrations(database.pool);
+    queue = createJobQueue({ pool: database.pool, embedded: false, logger: createLogger({ level: 'silent' }), processEveryMs: 200 });
+    queue.define({
+      name: 'test.flaky',
+      schema: z.object({ item: z.string() }),
+      maxRetries: 1,
+      async run({ item }) {
+        if (failuresLeft > 0) {
+          failuresLeft -= 1;
+          throw new AdjutantError('DB_UNAVAILABLE', 'simulated outage');
+        }
+        runs.push(item);
+      },
+    });
+    await queue.start();
+  });
+
+  afterAll(async () => {
+    await queue?.stop(500);
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('creates one job for one key however many callers race to enqueue it', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => queue.enqueue('test.other', 'same-key', { item: 'x' })));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const rows = await database.pool.query(`SELECT count(*)::int AS n FROM agenda_jobs WHERE name = 'test.other' AND data->>'key' = 'same-key'`);
+    expect(rows.rows[0]?.n).toBe(1);
+  });
+
+  it('runs a job whose retries were spent again when it is enqueued again, and lists it while it is dead', async () => {
+    failuresLeft = 2; // the first run and its one retry fail: an outage longer than the backoff
+    await queue.enqueue('test.flaky', 'email-1', { item: 'email-1' });
+    const dead = await waitUntil('the job to give up', async () => (await queue.deadJobs()).find((job) => job.key === 'email-1'), 20_000);
+    expect(dead.reason).toContain('simulated outage');
+    expect(runs).not.toContain('email-1');
+
+    // The same item arriving again (an IMAP re-delivery, the reconciler) revives the job.
+    expect(await queue.enqueue('test.flaky', 'email-1', { item: 'email-1' })).toBe(true);
+    await waitUntil('the revived job to run', () => runs.includes('email-1'));
+    expect(await queue.deadJobs()).toHaveLength(0);
+    // Done now: enqueueing again does nothing.
+    expect(await queue.enqueue('test.flaky', 'email-1', { item: 'email-1' })).toBe(false);
+  });
+});
