@@ -6,6 +6,7 @@ import { createOllamaEmbedder } from './brains/ollama/ollama-embedder.ts';
 import { createModelRouter } from './brains/router.ts';
 import type { Embedder } from './brains/types.ts';
 import { createImapWatcher, type MailboxWatcher } from './channels/email/imap-watcher.ts';
+import { createMailboxFailureStore } from './channels/email/mailbox-failures.ts';
 import { createSentFolder, type SentFolder } from './channels/email/sent-folder.ts';
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
@@ -177,8 +178,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
           ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}),
         },
         state: createMailboxStateStore(prisma),
+        failures: createMailboxFailureStore(prisma),
         locks: createAdvisoryLocks(database.pool, database.kind === 'pglite'),
         logger,
+        announce,
         onMessage: async (raw, uid, mailbox) => {
           await ingest(raw, uid, mailbox);
         },
@@ -200,6 +203,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
       const state = watcher.health();
       if (state.state === 'watching') return { status: 'ok', detail: `watching ${state.mailbox}` };
       if (state.state === 'standby') return { status: 'ok', detail: `standby: another replica watches ${state.mailbox}` };
+      if (state.state === 'stalled') {
+        return { status: 'failing', error: `stalled: no contact with the IMAP server since ${state.lastContactAt?.toISOString() ?? 'start-up'}${state.lastError ? ` (${state.lastError})` : ''}` };
+      }
       return { status: 'failing', error: `${state.state}${state.lastError ? `: ${state.lastError}` : ''}` };
     });
     health.register('smtp', () => (mailSender ? { status: 'ok', detail: `${config.SMTP_HOST}` } : { status: 'disabled', reason: parts.smtp.reason ?? '' }));

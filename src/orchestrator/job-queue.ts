@@ -39,7 +39,8 @@ export interface JobQueue {
    * a step that runs twice, or an event Slack delivers twice, enqueues its follow-up once.
    * Finished jobs are kept, so the key stays taken; a job whose retries were spent is revived
    * instead (its work never happened, and asking again is how it gets done).
-   * Returns true when a job was created or revived.
+   * Returns false when the job already existed when this call looked; two callers racing may
+   * both see true, but the index leaves one job.
    */
   enqueue<T extends Record<string, unknown>>(name: string, key: string, data: T): Promise<boolean>;
   /** Jobs whose retries are spent, oldest first. */

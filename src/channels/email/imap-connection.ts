@@ -1,0 +1,58 @@
+import { ImapFlow } from 'imapflow';
+import { errorMessage } from '../../errors.ts';
+import type { MailboxLimits } from './mailbox-sync.ts';
+
+export interface ImapOptions {
+  host: string;
+  port?: number;
+  user: string;
+  password: string;
+  /** true: implicit TLS (993); false: plain, no STARTTLS. */
+  tls: boolean;
+  mailbox: string;
+  /** Extra TLS options (a test CA, for instance). */
+  tlsOptions?: { rejectUnauthorized?: boolean; ca?: string };
+}
+
+/** The timings a connection is opened with (see WatcherTimings). */
+export interface ConnectionTimings {
+  greetingTimeoutMs: number;
+  commandTimeoutMs: number;
+  idleRestartMs: number;
+}
+
+/** One IMAP connection for the watcher. imapflow cannot reconnect a client: each attempt is a new one. */
+export function createImapClient(options: ImapOptions, port: number, timings: ConnectionTimings, limits: Pick<MailboxLimits, 'maxMessageBytes' | 'keepRawBytes'>): ImapFlow {
+  // Sizes are checked before fetching; this also stops a server that lies about them.
+  const largestLiteral = Math.max(limits.maxMessageBytes, limits.keepRawBytes) + 1024 * 1024;
+  return new ImapFlow({
+    host: options.host,
+    port,
+    secure: options.tls,
+    doSTARTTLS: options.tls ? undefined : false,
+    auth: { user: options.user, pass: options.password },
+    logger: false,
+    // IDLE soon after our last command: new mail is seen within a second, not after imapflow's 15 s default.
+    autoIdleDelay: 1000,
+    // Some servers drop IDLE sessions silently, and RFC 2177 lets them after 29 minutes.
+    maxIdleTime: timings.idleRestartMs,
+    greetingTimeout: timings.greetingTimeoutMs,
+    connectionTimeout: timings.commandTimeoutMs,
+    maxLiteralSize: largestLiteral,
+    maxResponseSize: 2 * largestLiteral,
+    ...(options.tlsOptions ? { tls: options.tlsOptions } : {}),
+  } as ConstructorParameters<typeof ImapFlow>[0]);
+}
+
+/** An IMAP failure in words that point at the setting to fix. */
+export function describeImapError(error: unknown, host: string, port: number, mailbox: string): string {
+  const record = error as { authenticationFailed?: boolean; code?: string; responseText?: string; serverResponseCode?: string };
+  if (record.authenticationFailed) return `IMAP login to ${host}:${port} failed: check IMAP_USER and IMAP_PASSWORD`;
+  if (record.code === 'ECONNREFUSED' || record.code === 'ENOTFOUND' || record.code === 'ETIMEDOUT') {
+    return `IMAP server ${host}:${port} is not reachable (${record.code}): check IMAP_HOST, IMAP_PORT and IMAP_TLS`;
+  }
+  if (record.serverResponseCode === 'NONEXISTENT' || /doesn't exist|not exist|unknown mailbox/i.test(record.responseText ?? '')) {
+    return `IMAP mailbox "${mailbox}" does not exist on ${host}: check IMAP_MAILBOX`;
+  }
+  return `IMAP ${host}:${port}: ${errorMessage(error)}`;
+}
