@@ -22,6 +22,14 @@ export interface SlackFakeOptions {
   channelMembers?: Record<string, string[]>;
   /** users.lookupByEmail: address → user ID. */
   usersByEmail?: Record<string, string>;
+  /**
+   * Milliseconds to hold each answer after the call is recorded (default 0: answer at once).
+   * Real Slack takes tens to hundreds of milliseconds; a caller that dies in that window has
+   * posted a message without learning its ts, which is what crash drills need to hit.
+   */
+  responseDelayMs?: number | ((method: string) => number);
+  /** Called as each call is recorded, with the answer it will get after the delay: when Slack has acted on it. */
+  onCall?: (call: SlackCall, reply: Record<string, unknown>) => void;
 }
 
 export interface SlackFake {
@@ -37,6 +45,8 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
   const calls: SlackCall[] = [];
   const waiters: (() => void)[] = [];
   let messageCounter = 0;
+  /** Posted messages, so conversations.history/replies answer like Slack (metadata included when asked). */
+  const posted: { channel: string; ts: string; thread_ts?: string; text: unknown; metadata?: unknown }[] = [];
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++messageCounter).padStart(6, '0')}`;
 
   const server = createServer((req, res) => {
@@ -45,10 +55,16 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
       const args = await readArgs(req);
       const authorization = req.headers.authorization;
       const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : typeof args.token === 'string' ? args.token : null;
-      calls.push({ method, token, args });
+      const call = { method, token, args };
+      calls.push(call);
       for (const wake of waiters.splice(0)) wake();
+      // Answered (a ts assigned) when recorded, as Slack posts before its reply travels back.
+      const reply = token === options.botToken ? answer(method, args) : { ok: false, error: 'invalid_auth' };
+      options.onCall?.(call, reply);
+      const delayMs = typeof options.responseDelayMs === 'function' ? options.responseDelayMs(method) : (options.responseDelayMs ?? 0);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify(token === options.botToken ? answer(method, args) : { ok: false, error: 'invalid_auth' }));
+      res.end(JSON.stringify(reply));
     })();
   });
 
@@ -58,6 +74,7 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
         return { ok: true, url: 'https://fake.slack.test/', team: 'Fake Team', user: 'adjutant', team_id: options.teamId ?? 'T000FAKE', user_id: options.botUserId ?? 'U000BOT', bot_id: 'B000BOT' };
       case 'chat.postMessage': {
         const ts = nextTs();
+        posted.push({ channel: String(args.channel), ts, text: args.text, ...(args.thread_ts ? { thread_ts: String(args.thread_ts) } : {}), ...(args.metadata ? { metadata: args.metadata } : {}) });
         return { ok: true, channel: args.channel, ts, message: { type: 'message', text: args.text, ts, ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}) } };
       }
       case 'chat.update':
@@ -66,6 +83,22 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
         return { ok: true, message_ts: nextTs() };
       case 'conversations.members':
         return { ok: true, members: options.channelMembers?.[String(args.channel)] ?? [], response_metadata: { next_cursor: '' } };
+      case 'conversations.history': {
+        const oldest = Number(args.oldest ?? 0);
+        const withMetadata = String(args.include_all_metadata) === 'true';
+        const messages = posted
+          .filter((message) => message.channel === String(args.channel) && !message.thread_ts && Number(message.ts) >= oldest)
+          .reverse()
+          .map((message) => ({ type: 'message', ts: message.ts, text: message.text, ...(withMetadata && message.metadata ? { metadata: message.metadata } : {}) }));
+        return { ok: true, messages, has_more: false, response_metadata: { next_cursor: '' } };
+      }
+      case 'conversations.replies': {
+        const withMetadata = String(args.include_all_metadata) === 'true';
+        const messages = posted
+          .filter((message) => message.channel === String(args.channel) && (message.ts === String(args.ts) || message.thread_ts === String(args.ts)))
+          .map((message) => ({ type: 'message', ts: message.ts, text: message.text, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}), ...(withMetadata && message.metadata ? { metadata: message.metadata } : {}) }));
+        return { ok: true, messages, has_more: false, response_metadata: { next_cursor: '' } };
+      }
       case 'conversations.info':
         return { ok: true, channel: { id: args.channel, name: 'approvals', is_member: true } };
       case 'users.lookupByEmail': {
