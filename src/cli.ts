@@ -5,6 +5,13 @@ import { formatDoctor, runDoctor } from './doctor.ts';
 import { AdjutantError, errorMessage } from './errors.ts';
 import { startService } from './main.ts';
 import { formatStatus, readStatus, statusExitCode } from './status.ts';
+import { countArchive } from './channels/email/mail-archive.ts';
+import { createLogger } from './logger.ts';
+import { createAuditLog } from './memory/audit.ts';
+import { createEmailStore } from './memory/email-store.ts';
+import { importHistory } from './orchestrator/import-history.ts';
+import { createEmailIngest } from './orchestrator/ingest-email.ts';
+import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
 
 const USAGE = `Usage: adjutant <command>
 
@@ -13,6 +20,8 @@ Commands:
   migrate   apply database migrations and exit
   doctor    check every configured connection and print what to fix
   status    list drafts and jobs that need a person (failed, may have been sent, stranded)
+  ingest    load old mail into memory: ingest <mbox file | Maildir | .eml files or folder>…
+            (stored once by Message-ID, remembered, never drafted or posted)
 
 Configuration comes from the environment and .env (see .env.example).`;
 
@@ -35,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status':
       return status(config);
+    case 'ingest':
+      return ingestHistory(config, argv.slice(1));
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -80,6 +91,51 @@ async function status(config: Config): Promise<number> {
   } finally {
     await database.close();
   }
+}
+
+async function ingestHistory(config: Config, paths: string[]): Promise<number> {
+  if (paths.length === 0) {
+    console.error('Usage: adjutant ingest <mbox file | Maildir | .eml files or folder>…');
+    return 2;
+  }
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
+  const logger = createLogger({ level: 'warn' });
+  let queue: JobQueue | null = null;
+  try {
+    await applyMigrations(database.pool);
+    // After the migrations: agenda's backend creates its table on connect if it is missing.
+    queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
+    const total = await countArchive(paths);
+    const ingest = createEmailIngest({ emails: createEmailStore(database.prisma), audit: createAuditLog(database.prisma), queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
+    const started = Date.now();
+    let shown = 0;
+    const result = await importHistory(
+      paths,
+      (raw, origin) => ingest(raw, null, `import:${origin}`, { historical: true }),
+      (progress) => {
+        // A progress line on stderr, redrawn at most ten times a second.
+        if (Date.now() - shown < 100 && progress.seen < total) return;
+        shown = Date.now();
+        process.stderr.write(`\r${progressBar(progress.seen, total)} ${progress.seen}/${total}  stored ${progress.stored}, already there ${progress.skipped}, failed ${progress.failed}`);
+      },
+    );
+    process.stderr.write('\n');
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`Read ${result.seen} message(s) in ${seconds.toFixed(1)} s: ${result.stored} stored, ${result.skipped} already there, ${result.failed} failed.`);
+    for (const failure of result.failures.slice(0, 20)) console.log(`  failed: ${failure.origin}: ${failure.reason}`);
+    if (result.failures.length > 20) console.log(`  … and ${result.failures.length - 20} more (see the audit log)`);
+    if (result.stored > 0) console.log('They are remembered by the service: start it (npm start) if it is not running. No drafts are made for old mail.');
+    return result.failed > 0 ? 1 : 0;
+  } finally {
+    await queue?.stop(0);
+    await database.close();
+  }
+}
+
+function progressBar(done: number, total: number): string {
+  const width = 24;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
 async function migrate(config: Config): Promise<number> {

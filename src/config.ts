@@ -98,6 +98,20 @@ export const configSchema = z.object({
       .toLowerCase()
       .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, { error: 'expected domains such as example.com, comma-separated' }),
   ),
+  // Whose Authentication-Results header decides whether a sender is verified (RFC 8601's
+  // authserv-id, usually the receiving server's host name). Unset: the topmost header.
+  MAIL_AUTHSERV_ID: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .max(253, { error: "expected the receiving mail server's authserv-id, a host name such as mx.example.com" })
+      .regex(/^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/, {
+        error: "expected the receiving mail server's authserv-id, a host name such as mx.example.com",
+      })
+      .optional(),
+  ),
 
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl('a URL such as https://api.anthropic.com'),

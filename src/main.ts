@@ -30,6 +30,7 @@ import { createEmailIngest } from './orchestrator/ingest-email.ts';
 import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
 import { draftReplyJob } from './orchestrator/jobs/draft-reply.ts';
 import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
+import { postNoticeJob } from './orchestrator/jobs/post-notice.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
@@ -144,6 +145,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(draftReplyJob(deps));
     queue.define(postApprovalJob(deps));
     queue.define(sendReplyJob(deps));
+    queue.define(postNoticeJob(deps));
     // Announcements go to the approvals channel; without Slack they are logged only.
     const announce = async (text: string) => {
       logger.warn({ announcement: text }, 'announcement');
@@ -165,7 +167,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       );
     }
 
-    const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS });
+    const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
     let watcher: MailboxWatcher | null = null;
     if (parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD) {
       watcher = createImapWatcher({

@@ -37,6 +37,8 @@ describe('configuration', () => {
     ['SLACK_APPROVERS', 'U012ABC, alice', 'user IDs'],
     ['IMAP_TLS', 'maybe', 'true or false'],
     ['TEAM_DOMAINS', 'team.example, not a domain', 'domains'],
+    ['MAIL_AUTHSERV_ID', 'mx.example.com; dmarc=pass', 'authserv-id, a host name such as mx.example.com'],
+    ['MAIL_AUTHSERV_ID', 'mx..example.com', 'authserv-id'],
     ['LLM_WEEKLY_BUDGET_USD', '-5', 'US dollars'],
     ['BRIEFING_TIMEZONE', 'Mars/Olympus', 'IANA time zone'],
     ['BRIEFING_CRON', 'every morning', 'cron expression'],
@@ -48,6 +50,11 @@ describe('configuration', () => {
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain(`${variable}:`);
     expect(error.message).toContain(form);
+  });
+
+  it('reads MAIL_AUTHSERV_ID as a lower-cased host name; unset means the topmost header counts', () => {
+    expect(loadConfig({ env: { MAIL_AUTHSERV_ID: ' MX.Team.Example ' }, envFile: null }).MAIL_AUTHSERV_ID).toBe('mx.team.example');
+    expect(loadConfig({ env: { MAIL_AUTHSERV_ID: '' }, envFile: null }).MAIL_AUTHSERV_ID).toBeUndefined();
   });
 
   it('names every bad variable at once', () => {

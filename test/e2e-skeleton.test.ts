@@ -236,4 +236,30 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const rejected = await service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, action: 'draft.rejected' } });
     expect(rejected).toHaveLength(1);
   });
+  it('treats a forged teammate as outside mail: a warning card, no draft, no instruction followed', async () => {
+    // The sender wrote a team From: and a passing Authentication-Results of its own below the one
+    // the receiving server added, which says DMARC failed.
+    const forged = SECOND_FORWARD.toString('utf8')
+      .replace('Message-ID: <', 'Message-ID: <forged-')
+      .replace(/^Authentication-Results: mx\.team\.example;[\s\S]*?header\.from=team\.example\r?\n/m, (header) =>
+        `Authentication-Results: mx.team.example; dmarc=fail (p=REJECT) header.from=team.example\r\n${header}`,
+      );
+    expect(forged).toContain('dmarc=fail');
+    const modelCalls = anthropic.requests.length;
+    const drafts = await service.database.prisma.draft.count();
+    await deliver(mailboxUser, forged, 'attacker@evil.example');
+
+    const notice = await waitUntil('a warning card', () =>
+      slack.callsTo('chat.postMessage').find((call) => JSON.stringify(call.args.blocks ?? '').includes('Sender could not be verified')),
+    );
+    expect(JSON.stringify(notice.args.blocks)).not.toContain('draft_approve');
+    expect(JSON.stringify(notice.args.blocks)).toContain('dmarc=fail');
+    const email = await service.database.prisma.email.findFirstOrThrow({ where: { messageId: { startsWith: '<forged-' } } });
+    expect(email.isForward).toBe(false);
+    expect(email.instruction).toBeNull();
+    expect(email.claimedTeammate).toBe('sam@team.example');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await service.database.prisma.draft.count()).toBe(drafts);
+    expect(anthropic.requests.length).toBe(modelCalls);
+  });
 });

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AdjutantError } from '../src/errors.ts';
-import { extractForward, isTeamAddress } from '../src/channels/email/forward.ts';
+import { extractForward } from '../src/channels/email/forward.ts';
 import type { ForwardedEmail } from '../src/channels/email/forward.ts';
 import { parseLooseDate } from '../src/channels/email/loose-date.ts';
 import { parseEmail } from '../src/channels/email/parse-email.ts';
 import type { ParsedEmail } from '../src/channels/email/parse-email.ts';
+import { isTeamAddress } from '../src/channels/email/team-address.ts';
 
 const TEAM_DOMAINS = ['team.example'];
 
@@ -33,7 +34,7 @@ function teammateMail(body: string, subject = 'Fwd: Something'): Buffer {
 describe('inline forwards', () => {
   it('gmail: note on top, original sender, date, signature kept', async () => {
     const forward = await forwardOf('gmail-forward.eml');
-    expect(forward.format).toBe('gmail');
+    expect(forward.format).toBe('inline');
     expect(forward.forwardedBy).toEqual({ address: 'sam@team.example', name: 'Sam Rivera' });
     expect(forward.note).toBe('say we can do Tuesday');
     expect(forward.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
@@ -50,7 +51,7 @@ describe('inline forwards', () => {
 
   it('outlook: "-----Original Message-----" with [mailto:] sender and Sent:', async () => {
     const forward = await forwardOf('outlook-forward.eml');
-    expect(forward.format).toBe('outlook');
+    expect(forward.format).toBe('inline');
     expect(forward.note).toBe('Can you check whether we double-billed them? If so, apologise and offer a credit on the next invoice.\n\nJordan');
     expect(forward.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
     expect(forward.original.subject).toBe('Invoice 4471 - question about the March charges');
@@ -62,7 +63,7 @@ describe('inline forwards', () => {
 
   it('outlook on the web, HTML only: bold header block under a rule', async () => {
     const forward = await forwardOf('outlook-web-html-forward.eml');
-    expect(forward.format).toBe('outlook');
+    expect(forward.format).toBe('inline');
     expect(forward.forwardedBy.address).toBe('priya@team.example');
     expect(forward.note).toBe("Approve this one & tell Morgan it'll be live by Friday.");
     expect(forward.original.from).toEqual({ address: 'morgan@client.example', name: 'Morgan Patel' });
@@ -75,7 +76,7 @@ describe('inline forwards', () => {
 
   it('apple mail: "Begin forwarded message:" with a quoted block, iPhone signature dropped from the note', async () => {
     const forward = await forwardOf('apple-mail-forward.eml');
-    expect(forward.format).toBe('apple-mail');
+    expect(forward.format).toBe('inline');
     expect(forward.note).toBe('Can you send her the updated proposal? Pricing is in the shared drive, use the Q1 numbers.');
     expect(forward.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
     expect(forward.original.subject).toBe('Updated proposal?');
@@ -87,7 +88,7 @@ describe('inline forwards', () => {
 
   it('thunderbird: "-------- Forwarded Message --------", Subject first, format=flowed note', async () => {
     const forward = await forwardOf('thunderbird-forward.eml');
-    expect(forward.format).toBe('thunderbird');
+    expect(forward.format).toBe('inline');
     expect(forward.note).toBe('Customer is upset, draft an apology and offer expedited shipping on the replacement. No refund yet.');
     expect(forward.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
     expect(forward.original.subject).toBe('Shipment delayed – order #88213');
@@ -99,7 +100,7 @@ describe('inline forwards', () => {
 
   it('yahoo: "----- Forwarded Message -----" with Sent: and a zone abbreviation', async () => {
     const forward = await forwardOf('yahoo-forward.eml');
-    expect(forward.format).toBe('yahoo');
+    expect(forward.format).toBe('inline');
     expect(forward.note).toBe('Please book this for Thursday 3pm if the calendar is free.');
     expect(forward.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
     expect(forward.original.subject).toBe('Call next week?');
@@ -107,18 +108,17 @@ describe('inline forwards', () => {
     expect(forward.original.body.startsWith('Hi Taylor,\nDo you have 30 minutes next week')).toBe(true);
   });
 
-  it('generic: a From: line with an address and a Subject: a few lines below', async () => {
-    const forward = await forwardOf('generic-forward.eml');
-    expect(forward.format).toBe('generic');
-    expect(forward.note).toBe("Please handle, she's a VIP. Keep it short and offer the 2-year discount.");
-    expect(forward.original.from).toEqual({ address: 'morgan.lee@client.example', name: 'Lee, Morgan' });
-    expect(forward.original.subject).toBe('Contract renewal terms');
-    expect(forward.original.date?.toISOString()).toBe('2025-01-08T16:02:00.000Z');
-    expect(forward.original.body.startsWith('Hi team,\n\nOur contract renews on 1 February.')).toBe(true);
-    expect(forward.original.body.endsWith('Morgan Lee\nProcurement, Client Co.')).toBe(true);
+  it('a helpdesk relay with neither a forward subject nor a separator line is not read as a forward', async () => {
+    // The old hand-written detector guessed from any "From:" + "Subject:" block; the library
+    // wants a separator or a forward subject, so nothing is guessed and no instruction is read.
+    const email = await parseFixture('generic-forward.eml');
+    expect(email.from?.address).toBe('riley@team.example');
+    expect(await extractForward(email, TEAM_DOMAINS)).toBeNull();
   });
 
-  it('strips quoting when the whole forwarded block is quoted, and handles bare and quoted addresses', async () => {
+  it('a forward subject over a body it cannot read: a forward with no sender, all of it data, nothing guessed', async () => {
+    // A Gmail forward quoted once more ("> ---------- Forwarded message"): not a format the
+    // library reads. The subject still says forward, so it is one, but whose it is stays unknown.
     const email = await parseEmail(
       teammateMail(
         [
@@ -126,25 +126,35 @@ describe('inline forwards', () => {
           '',
           '> ---------- Forwarded message ---------',
           '> From: dana@client.example',
-          '> Date: Tue, Jan 7, 2025 at 4:05 PM',
           '> Subject: Quick question',
-          '> To: "Sam Rivera" <sam@team.example>, "Client, Dana" <dana@client.example>',
           '>',
           '> Is the API down?',
-          '> > older quoted line',
         ].join('\r\n'),
+        'Fwd: Quick question',
       ),
     );
     const forward = await extractForward(email, TEAM_DOMAINS);
-    expect(forward?.format).toBe('gmail');
-    expect(forward?.note).toBe('can you answer this?');
-    expect(forward?.original.from).toEqual({ address: 'dana@client.example', name: '' });
-    expect(forward?.original.date?.toISOString()).toBe('2025-01-07T16:05:00.000Z');
-    expect(forward?.original.to).toEqual([
-      { address: 'sam@team.example', name: 'Sam Rivera' },
-      { address: 'dana@client.example', name: 'Client, Dana' },
-    ]);
-    expect(forward?.original.body).toBe('Is the API down?\n> older quoted line');
+    expect(forward?.format).toBe('inline');
+    expect(forward?.original.from).toBeNull();
+    expect(forward?.original.subject).toBe('Quick question');
+    // Where the note ends is unknown, so none of the text is taken as an instruction.
+    expect(forward?.note).toBe('');
+    expect(forward?.original.body).toContain('can you answer this?');
+    expect(forward?.original.body).toContain('> Is the API down?');
+  });
+
+  it('a forward whose From line has only a name (Outlook, Exchange sender): no address, none guessed', async () => {
+    const email = await parseEmail(
+      teammateMail(
+        ['please answer her', '', 'From: Dana Client', 'Sent: Monday, January 6, 2025 9:14 AM', 'To: Sam Rivera', 'Subject: Invoice question', '', 'Hello, is the invoice final?'].join('\r\n'),
+        'FW: Invoice question',
+      ),
+    );
+    const forward = await extractForward(email, TEAM_DOMAINS);
+    expect(forward?.original.from).toBeNull();
+    expect(forward?.note).toBe('please answer her');
+    expect(forward?.original.subject).toBe('Invoice question');
+    expect(forward?.original.body).toBe('Hello, is the invoice final?');
   });
 
   it('falls back to the outer subject, without its Fwd:/FW: prefix, when the block has no Subject:', async () => {
@@ -155,10 +165,12 @@ describe('inline forwards', () => {
       ),
     );
     const forward = await extractForward(email, TEAM_DOMAINS);
-    expect(forward?.format).toBe('outlook');
+    expect(forward?.format).toBe('inline');
     expect(forward?.original.subject).toBe('Budget for Q2');
     expect(forward?.original.date).toBeNull();
     expect(forward?.original.from).toEqual({ address: 'dana@client.example', name: 'Dana Client' });
+    expect(forward?.original.body).toBe('Hello');
+    // The "-----Original Message-----" line above "From:" is the client's, not the teammate's.
     expect(forward?.note).toBe('');
   });
 });

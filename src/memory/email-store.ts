@@ -1,6 +1,9 @@
 import type { ForwardedEmail } from '../channels/email/forward.ts';
-import type { ParsedEmail } from '../channels/email/parse-email.ts';
+import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts';
+import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
+import type { SenderVerification } from '../channels/email/sender-authentication.ts';
 import type { PrismaClient } from '../db/database.ts';
+import { resolveConversation, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import { Prisma } from '../db/generated/client.ts';
 import type { Email } from '../db/generated/client.ts';
@@ -10,6 +13,9 @@ export type { Email } from '../db/generated/client.ts';
 export interface IncomingEmail {
   raw: Buffer;
   parsed: ParsedEmail;
+  /** verifySender's verdict on the From address. */
+  sender: SenderVerification;
+  /** Stored only when `sender.teammate`: a forward from an unverified "teammate" is plain mail, its note no instruction. */
   forward: ForwardedEmail | null;
   mailbox: string;
   uid: number | null;
@@ -25,39 +31,60 @@ export interface EmailStore {
 
 export function createEmailStore(prisma: PrismaClient): EmailStore {
   return {
-    async save({ raw, parsed, forward, mailbox, uid }) {
+    async save({ raw, parsed, sender, forward: found, mailbox, uid }) {
+      const forward = sender.teammate ? found : null;
       const original = forward?.original;
+      const messageId = storableMessageId(parsed.messageId);
+      const inReplyTo = parsed.inReplyTo === null ? null : usableMessageId(parsed.inReplyTo);
+      const references = boundedReferences(parsed.references);
+      const originalMessageId = original?.messageId ? usableMessageId(withoutNul(original.messageId)) : null;
+      const originalReferences = boundedReferences(original?.references ?? []);
+      const subject = withoutNul(original?.subject ?? parsed.subject);
+      const conversationId = await resolveConversation(prisma, {
+        messageIds: [...(inReplyTo ? [inReplyTo] : []), ...references, ...(originalMessageId ? [originalMessageId] : []), ...originalReferences],
+        subject,
+        counterparty: withoutNulOrNull(original?.from?.address ?? (forward ? null : parsed.from?.address)),
+        at: new Date(),
+      });
+      // Everything below reaches PostgreSQL: no NUL anywhere, ids and lists bounded (safe-text.ts).
+      // parseEmail already guarantees this for its own fields; forwards are recovered from free text.
       try {
         const email = await prisma.email.create({
           data: {
-            messageId: parsed.messageId,
-            mailbox,
+            messageId,
+            mailbox: withoutNul(mailbox),
             uid,
-            fromAddress: parsed.from?.address ?? null,
-            fromName: parsed.from?.name || null,
-            toAddresses: parsed.to.map((address) => address.address),
-            subject: parsed.subject,
+            fromAddress: withoutNulOrNull(parsed.from?.address),
+            fromName: withoutNul(parsed.from?.name ?? '') || null,
+            toAddresses: addresses(parsed.to),
+            subject: withoutNul(parsed.subject),
             sentAt: parsed.date,
-            text: parsed.text,
-            inReplyTo: parsed.inReplyTo,
-            references: parsed.references,
+            text: withoutNul(parsed.text),
+            inReplyTo,
+            references,
             raw: new Uint8Array(raw),
+            senderVerified: sender.verified,
+            senderVerification: withoutNul(sender.description),
+            claimedTeammate: sender.claimedTeammate ? withoutNulOrNull(parsed.from?.address) : null,
             isForward: forward !== null,
-            forwardedBy: forward?.forwardedBy.address ?? null,
-            instruction: forward ? forward.note : null,
-            originalFrom: original?.from?.address ?? null,
-            originalFromName: original?.from?.name || null,
-            originalSubject: original?.subject ?? null,
+            forwardedBy: withoutNulOrNull(forward?.forwardedBy.address),
+            instruction: withoutNulOrNull(forward?.note),
+            originalFrom: withoutNulOrNull(original?.from?.address),
+            originalFromName: withoutNul(original?.from?.name ?? '') || null,
+            originalFromMissing: forward !== null && !original?.from,
+            originalSubject: withoutNulOrNull(original?.subject),
             originalSentAt: original?.date ?? null,
-            originalMessageId: original?.messageId ?? null,
-            originalReferences: original?.references ?? [],
-            originalText: original?.body ?? null,
+            originalMessageId,
+            originalReferences,
+            conversationId,
+            threadSubject: threadSubject(subject),
+            originalText: withoutNulOrNull(original?.body),
           },
         });
         return { email, created: true };
       } catch (error) {
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-          const email = await prisma.email.findUnique({ where: { messageId: parsed.messageId } });
+          const email = await prisma.email.findUnique({ where: { messageId } });
           if (email) return { email, created: false };
         }
         throw error;
@@ -74,9 +101,32 @@ export function createEmailStore(prisma: PrismaClient): EmailStore {
   };
 }
 
-/** Who a reply to this email goes to, and what it answers: the original for a forward. */
+/** parseEmail's ids already are; the same derivation here keeps a hand-built ParsedEmail from reaching the index unbounded. */
+function storableMessageId(id: string): string {
+  return usableMessageId(id) ?? derivedMessageId(`message-id:${id}`);
+}
+
+function addresses(list: readonly EmailAddress[]): string[] {
+  return list.slice(0, MAX_ADDRESSES).map((address) => withoutNul(address.address));
+}
+
+/**
+ * Who a reply to this email goes to, and what it answers: the original for a forward.
+ *
+ * `address` is null when there is nobody to reply to; then draft nothing and send nothing, and
+ * say why on the card. For a forward whose original sender was not recovered
+ * (`email.originalFromMissing`), no address is guessed, not even the forwarding teammate's:
+ * the card says "original sender not recovered" and a person replies by hand.
+ * `senderUnverified` is set for mail whose From claims a teammate but was not verified
+ * (`email.claimedTeammate`): it is outside mail, and the card says the sender could not be
+ * verified.
+ */
 export function replyTarget(email: Email): {
   address: string | null;
+  /** Set for a forward whose original sender was not recovered: why `address` is null. */
+  originalSenderMissing: boolean;
+  /** From claims a teammate, but the receiving server did not vouch for it. */
+  senderUnverified: boolean;
   name: string | null;
   subject: string;
   messageId: string | null;
@@ -84,9 +134,13 @@ export function replyTarget(email: Email): {
   body: string;
   sentAt: Date | null;
 } {
+  const senderUnverified = email.claimedTeammate !== null;
   if (email.isForward) {
+    const missing = email.originalFromMissing || email.originalFrom === null;
     return {
-      address: email.originalFrom,
+      address: missing ? null : email.originalFrom,
+      originalSenderMissing: missing,
+      senderUnverified,
       name: email.originalFromName,
       subject: email.originalSubject ?? email.subject,
       messageId: email.originalMessageId,
@@ -97,9 +151,11 @@ export function replyTarget(email: Email): {
   }
   return {
     address: email.fromAddress,
+    originalSenderMissing: false,
+    senderUnverified,
     name: email.fromName,
     subject: email.subject,
-    messageId: email.messageId.endsWith('@adjutant.invalid>') ? null : email.messageId,
+    messageId: isDerivedMessageId(email.messageId) ? null : email.messageId,
     references: email.references,
     body: email.text,
     sentAt: email.sentAt,

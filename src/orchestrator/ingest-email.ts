@@ -1,34 +1,49 @@
 import { extractForward } from '../channels/email/forward.ts';
 import { parseEmail } from '../channels/email/parse-email.ts';
+import { withoutNul } from '../channels/email/safe-text.ts';
+import { verifySender } from '../channels/email/sender-authentication.ts';
 import { AdjutantError } from '../errors.ts';
 import type { PipelineDeps } from './pipeline-deps.ts';
 import { JOB_REMEMBER_EMAIL } from './job-names.ts';
 
 /**
- * The watcher's hand-off: parse, store once by Message-ID, start the pipeline.
+ * The watcher's hand-off: parse, verify the sender, store once by Message-ID, start the pipeline.
  * Unusable mail is recorded in the audit log and skipped (it stays in the mailbox); a database
  * failure throws so the watcher fetches the message again.
+ *
+ * A forward is a teammate's (its note an instruction) only when the receiving server's
+ * Authentication-Results vouches for the From domain; `authservId` is MAIL_AUTHSERV_ID.
  */
-export function createEmailIngest(deps: Pick<PipelineDeps, 'emails' | 'audit' | 'queue' | 'logger'> & { teamDomains: readonly string[] }) {
-  return async function ingest(raw: Buffer, uid: number | null, mailbox: string): Promise<{ emailId: string | null; created: boolean }> {
+export function createEmailIngest(
+  deps: Pick<PipelineDeps, 'emails' | 'audit' | 'queue' | 'logger'> & { teamDomains: readonly string[]; authservId?: string | undefined },
+) {
+  /** `historical`: old mail loaded by `adjutant ingest`, remembered but never drafted or posted. */
+  return async function ingest(raw: Buffer, uid: number | null, mailbox: string, options: { historical?: boolean } = {}): Promise<{ emailId: string | null; created: boolean }> {
     let parsed;
     try {
       parsed = await parseEmail(raw);
     } catch (error) {
       if (!(error instanceof AdjutantError) || error.code !== 'MAIL_PARSE_FAILED') throw error;
       deps.logger.warn({ uid, mailbox, reason: error.message }, 'skipping unusable message');
-      await deps.audit.record({ actor: 'imap-watcher', action: 'email.rejected', entityType: 'mailbox', entityId: mailbox, data: { uid, bytes: raw.length, reason: error.message } });
+      // jsonb refuses NUL as text does; the reason may quote the message.
+      await deps.audit.record({ actor: 'imap-watcher', action: 'email.rejected', entityType: 'mailbox', entityId: mailbox, data: { uid, bytes: raw.length, reason: withoutNul(error.message) } });
       return { emailId: null, created: false };
     }
+    const sender = verifySender(parsed, { teamDomains: deps.teamDomains, authservId: deps.authservId });
     let forward = null;
-    try {
-      forward = await extractForward(parsed, deps.teamDomains);
-    } catch (error) {
-      // Forward detection is best effort: the email is still stored as direct mail.
-      deps.logger.warn({ err: error, messageId: parsed.messageId }, 'forward extraction failed');
+    if (sender.teammate) {
+      try {
+        forward = await extractForward(parsed, deps.teamDomains);
+      } catch (error) {
+        // Forward detection is best effort: the email is still stored as direct mail.
+        deps.logger.warn({ err: error, messageId: parsed.messageId }, 'forward extraction failed');
+      }
+    } else if (sender.claimedTeammate) {
+      deps.logger.info({ messageId: parsed.messageId, from: parsed.from?.address, verification: sender.description }, 'sender claims a team domain but is not verified: handled as outside mail');
     }
-    const { email, created } = await deps.emails.save({ raw, parsed, forward, mailbox, uid });
+    const { email, created } = await deps.emails.save({ raw, parsed, sender, forward, mailbox, uid });
     if (created) {
+      // From the stored row, not the parse: those values are the ones made safe for the database.
       await deps.audit.record({
         actor: 'imap-watcher',
         action: 'email.received',
@@ -38,14 +53,24 @@ export function createEmailIngest(deps: Pick<PipelineDeps, 'emails' | 'audit' | 
           messageId: email.messageId,
           uid,
           from: email.fromAddress,
-          forward: forward ? { by: forward.forwardedBy.address, format: forward.format, originalFrom: forward.original.from?.address ?? null } : null,
+          sender: { verified: email.senderVerified, verification: email.senderVerification, claimedTeammate: email.claimedTeammate },
+          forward:
+            email.isForward && forward
+              ? {
+                  by: email.forwardedBy,
+                  format: forward.format,
+                  originalFrom: email.originalFrom,
+                  originalFromMissing: email.originalFromMissing,
+                  via: forward.via.map((teammate) => withoutNul(teammate.address)),
+                }
+              : null,
         },
       });
     } else {
       deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
     }
     // Enqueued even when the email existed: a crash between store and enqueue must not strand it.
-    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id });
+    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id, ...(options.historical ? { draft: false } : {}) });
     return { emailId: email.id, created };
   };
 }

@@ -5,3 +5,5 @@ export const JOB_POST_APPROVAL = 'draft.post-approval';
 export const JOB_SEND_REPLY = 'draft.send-reply';
 /** Finds work a crash or an outage stranded, and finishes it or shows it as failed. */
 export const JOB_RECONCILE = 'pipeline.reconcile';
+/** A card with no draft, for mail a person must look at: an unverified "teammate", a forward with no recoverable sender. */
+export const JOB_POST_NOTICE = 'email.post-notice';

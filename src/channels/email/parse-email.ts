@@ -6,15 +6,17 @@
  *
  * Everything here is best effort: broken MIME, unknown charsets and bad base64 still produce
  * a result. Only input that is not mail at all (empty, or over the size limit) is refused.
+ *
+ * Every string this returns can be stored as it is (safe-text.ts): no NUL characters, and
+ * Message-IDs bounded in length, because one unstorable message would otherwise be fetched
+ * and refused again and again.
  */
-import { createHash } from 'node:crypto';
 import { MailParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, HeaderLines, MessageText } from 'mailparser';
+import { AdjutantError } from '../../errors.ts';
 import { htmlToText } from './html-to-text.ts';
 import { parseLooseDate } from './loose-date.ts';
-
-
-import { AdjutantError } from '../../errors.ts';
+import { boundedReferences, derivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul } from './safe-text.ts';
 
 export interface EmailAddress {
   /** Lower-cased. */
@@ -24,10 +26,20 @@ export interface EmailAddress {
 }
 
 export interface ParsedEmail {
-  /** With angle brackets; synthetic (derived from the raw bytes) when the header is missing. */
+  /**
+   * With angle brackets. Synthetic (`<sha256@adjutant.invalid>`) when the header is missing
+   * (derived from the raw bytes) or unusable: over 900 bytes or with control characters
+   * (derived from the header's value, so the same message still gets the same id).
+   */
   messageId: string;
+  /** True when messageId is not the header's own value: it threads with nothing. */
   messageIdSynthetic: boolean;
   from: EmailAddress | null;
+  /**
+   * Several From headers, or several addresses in From. Which of them the receiving server
+   * authenticated is unknown, so such a sender is never verified.
+   */
+  fromAmbiguous: boolean;
   replyTo: EmailAddress[];
   to: EmailAddress[];
   cc: EmailAddress[];
@@ -36,8 +48,17 @@ export interface ParsedEmail {
   date: Date | null;
   /** Plain text body; derived from the HTML when there is no text part. */
   text: string;
+  /** Usable ids only (see messageId). */
   inReplyTo: string | null;
+  /** Usable ids only, the newest 100. */
   references: string[];
+  /**
+   * The values of the Authentication-Results headers (RFC 8601), unfolded, in header order:
+   * the first is the topmost, added by the last server the message passed through.
+   */
+  authenticationResults: string[];
+  /** X-Forwarded-Message-Id (Thunderbird): the Message-ID of a message forwarded inline. */
+  forwardedMessageId: string | null;
   attachments: { filename: string | null; contentType: string; size: number }[];
   /** Raw bytes of message/rfc822 parts (forwards sent as attachments). */
   attachedMessages: Buffer[];
@@ -64,21 +85,27 @@ export async function parseEmail(raw: Buffer, options: { maxBytes?: number } = {
     throw new AdjutantError('MAIL_PARSE_FAILED', `The email could not be parsed: ${describe(error)}`, { cause: error });
   }
 
-  const headerMessageId = firstMessageId(parsed.parser.messageId);
-  const messageId = headerMessageId ?? `<${createHash('sha256').update(raw).digest('hex')}@adjutant.invalid>`;
+  const headerLines = parsed.parser.headerLines || [];
+  const headerMessageId = messageIds(parsed.parser.messageId)[0] ?? null;
+  const usableHeaderId = headerMessageId === null ? null : usableMessageId(headerMessageId);
+  const messageId = usableHeaderId ?? (headerMessageId === null ? derivedMessageId(raw) : derivedMessageId(`message-id:${headerMessageId}`));
+  const from = toAddresses(parsed.parser.from);
 
   return {
     messageId,
-    messageIdSynthetic: headerMessageId === null,
-    from: toAddresses(parsed.parser.from)[0] ?? null,
-    replyTo: toAddresses(parsed.parser.replyTo),
-    to: toAddresses(parsed.parser.to),
-    cc: toAddresses(parsed.parser.cc),
-    subject: (parsed.parser.subject ?? '').trim(),
-    date: headerDate(parsed.parser.headerLines),
-    text: bodyText(parsed.message),
-    inReplyTo: firstMessageId(parsed.parser.inReplyTo),
-    references: messageIds(parsed.parser.references),
+    messageIdSynthetic: usableHeaderId === null,
+    from: from[0] ?? null,
+    fromAmbiguous: from.length > 1 || headerLines.filter((line) => line.key === 'from').length > 1,
+    replyTo: toAddresses(parsed.parser.replyTo).slice(0, MAX_ADDRESSES),
+    to: toAddresses(parsed.parser.to).slice(0, MAX_ADDRESSES),
+    cc: toAddresses(parsed.parser.cc).slice(0, MAX_ADDRESSES),
+    subject: withoutNul(parsed.parser.subject ?? '').trim(),
+    date: headerDate(headerLines),
+    text: withoutNul(bodyText(parsed.message)),
+    inReplyTo: firstUsableMessageId(parsed.parser.inReplyTo),
+    references: boundedReferences(messageIds(parsed.parser.references)),
+    authenticationResults: headerValues(headerLines, 'authentication-results'),
+    forwardedMessageId: firstUsableMessageId(headerValues(headerLines, 'x-forwarded-message-id')[0]),
     attachments: parsed.attachments,
     attachedMessages: parsed.attachedMessages,
   };
@@ -154,12 +181,19 @@ function bodyText(message: MessageText | null): string {
  * mailparser turns an unparseable Date header into "now", which would make a junk date look
  * real; read the raw header line instead and return null when it cannot be understood.
  */
-function headerDate(lines: HeaderLines | false): Date | null {
-  if (!lines) return null;
-  const line = lines.find((entry) => entry.key === 'date');
-  if (!line) return null;
-  const value = line.line.slice(line.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
-  return parseLooseDate(value);
+function headerDate(lines: HeaderLines): Date | null {
+  const value = headerValues(lines, 'date')[0];
+  return value === undefined ? null : parseLooseDate(value);
+}
+
+/**
+ * Raw values of every header named `key`, unfolded, in the order they appear. mailparser's
+ * headerLines keep order and duplicates, which its parsed `headers` map does not.
+ */
+function headerValues(lines: HeaderLines, key: string): string[] {
+  return lines
+    .filter((entry) => entry.key === key)
+    .map((entry) => withoutNul(entry.line.slice(entry.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ')).trim());
 }
 
 function toAddresses(header: AddressObject | AddressObject[] | undefined): EmailAddress[] {
@@ -170,9 +204,9 @@ function toAddresses(header: AddressObject | AddressObject[] | undefined): Email
       entry.group.forEach(visit);
       return;
     }
-    const address = (entry.address ?? '').trim().toLowerCase();
+    const address = withoutNul(entry.address ?? '').trim().toLowerCase();
     if (!address.includes('@')) return;
-    result.push({ address, name: (entry.name ?? '').trim() });
+    result.push({ address, name: withoutNul(entry.name ?? '').trim() });
   };
   for (const object of Array.isArray(header) ? header : [header]) object.value.forEach(visit);
   return result;
@@ -187,8 +221,10 @@ function messageIds(value: string | string[] | undefined): string[] {
   return [...new Set(joined.match(MESSAGE_ID) ?? [])].filter((id) => id !== '<>');
 }
 
-function firstMessageId(value: string | undefined): string | null {
-  return messageIds(value)[0] ?? null;
+/** The first id when it is usable; an unusable one is dropped rather than replaced: it threads with nothing. */
+function firstUsableMessageId(value: string | undefined): string | null {
+  const id = messageIds(value)[0];
+  return id === undefined ? null : usableMessageId(id);
 }
 
 function normalizeNewlines(text: string): string {

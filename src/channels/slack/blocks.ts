@@ -29,6 +29,8 @@ export interface CardInput {
   forwardedBySlackUser?: string | null;
   forwardedByAddress?: string | null;
   instruction?: string | null;
+  /** Warnings the approver must see: an unverified sender, an original sender not recovered. */
+  warnings?: string[];
 }
 
 /** Slack mrkdwn treats &, < and > as markup; email text must not be able to ping @channel or forge links. */
@@ -57,6 +59,9 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
     const who = input.forwardedBySlackUser ? `<@${input.forwardedBySlackUser}>` : escapeMrkdwn(input.forwardedByAddress);
     const note = input.instruction ? `: “${escapeMrkdwn(truncate(input.instruction, 500))}”` : '';
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Forwarded by ${who}${note}` }] });
+  }
+  for (const warning of input.warnings ?? []) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ ${escapeMrkdwn(truncate(warning, 500))}` }] });
   }
   return { text: `New email from ${sender}: ${input.subject}`, blocks };
 }
@@ -191,4 +196,16 @@ function splitPoint(text: string, limit: number): number {
   // No boundary: cut before any entity that would straddle the limit.
   const amp = window.lastIndexOf('&');
   return amp > limit - 6 ? amp : limit;
+}
+
+/** What the card says when a reply target is in doubt (see replyTarget in the email store). */
+export function cardWarnings(email: { claimedTeammate: string | null; senderVerification: string | null; isForward: boolean; originalFromMissing: boolean }): string[] {
+  const warnings: string[] = [];
+  if (email.claimedTeammate) {
+    warnings.push(`Sender could not be verified: ${email.claimedTeammate} claims a team address, but ${email.senderVerification ?? 'the receiving server did not vouch for it'}. Handled as outside mail: its text is not an instruction.`);
+  }
+  if (email.isForward && email.originalFromMissing) {
+    warnings.push('Original sender not recovered from the forward: no reply was drafted. Reply by hand, or forward the original as an attachment.');
+  }
+  return warnings;
 }

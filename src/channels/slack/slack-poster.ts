@@ -4,8 +4,11 @@ import { approvalCard, draftMessage, METADATA_CARD, METADATA_DRAFT, type CardInp
 
 /** The one place that writes to Slack. Jobs and listeners call this, never the Web API directly. */
 export interface SlackPoster {
-  /** The card carries the draft id in its metadata, so `findCard` can recover it after a crash. */
-  postApprovalCard(channel: string, card: CardInput, draftId: string): Promise<{ ts: string }>;
+  /**
+   * A card for an email. With a draft, it carries the draft id in its metadata, so `findCard`
+   * can recover it after a crash; without one it is a notice (nothing to approve).
+   */
+  postApprovalCard(channel: string, card: CardInput, draftId?: string): Promise<{ ts: string }>;
   postDraft(channel: string, threadTs: string, draft: DraftView): Promise<{ ts: string }>;
   /** The card an earlier (crashed) run posted for this draft, if any, searching from `since`. */
   findCard(channel: string, draftId: string, since: Date): Promise<string | null>;
@@ -48,7 +51,7 @@ export function createSlackPoster(client: WebClient): SlackPoster {
           blocks: message.blocks,
           unfurl_links: false,
           unfurl_media: false,
-          metadata: { event_type: METADATA_CARD, event_payload: { draft_id: draftId } },
+          ...(draftId ? { metadata: { event_type: METADATA_CARD, event_payload: { draft_id: draftId } } } : {}),
         }),
       );
       return { ts: requireTs(result.ts) };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { draftView } from '../../channels/slack/blocks.ts';
+import { cardWarnings, draftView } from '../../channels/slack/blocks.ts';
 import { AdjutantError } from '../../errors.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
@@ -9,7 +9,7 @@ import type { PipelineDeps } from '../pipeline-deps.ts';
 const data = z.object({ draftId: z.uuid() });
 
 /** Until triage writes one-line summaries (a later issue), the card shows the email's opening. */
-function openingOf(text: string): string {
+export function openingOf(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > 280 ? `${flat.slice(0, 279)}…` : flat || '(empty message)';
 }
@@ -54,12 +54,13 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
             channel,
             {
               fromName: target.name,
-              fromAddress: target.address ?? email.fromAddress ?? 'unknown sender',
+              fromAddress: target.address ?? 'sender not recovered',
               subject: target.subject,
               summary: openingOf(target.body),
               forwardedByAddress: email.forwardedBy,
               forwardedBySlackUser,
               instruction: email.instruction,
+              warnings: cardWarnings(email),
             },
             draft.id,
           )

@@ -1,17 +1,21 @@
 import { z } from 'zod';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
-import { JOB_DRAFT_REPLY, JOB_REMEMBER_EMAIL } from '../job-names.ts';
+import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_REMEMBER_EMAIL } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
-const data = z.object({ emailId: z.uuid() });
+const data = z.object({
+  emailId: z.uuid(),
+  /** false for history loaded with `adjutant ingest`: remembered, never drafted or posted. */
+  draft: z.boolean().optional(),
+});
 
 /** Put the email into memory (chunks, full-text, embeddings), then ask for a draft when one is due. */
 export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
     name: JOB_REMEMBER_EMAIL,
     schema: data,
-    async run({ emailId }) {
+    async run({ emailId, draft }) {
       const email = await deps.emails.require(emailId);
       const target = replyTarget(email);
       const result = await deps.memory.remember({
@@ -33,11 +37,15 @@ export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<type
           data: { itemId: result.itemId, chunks: result.chunks, embedded: result.embedded, ...(result.embeddingSkipped ? { embeddingSkipped: result.embeddingSkipped } : {}) },
         });
       }
+      if (draft === false) return;
       // Until triage exists (a later issue), drafts are made for what a teammate asked for: forwards.
       if (email.isForward && target.address) {
         await deps.queue.enqueue(JOB_DRAFT_REPLY, email.id, { emailId: email.id });
-      } else if (email.isForward) {
-        await deps.audit.record({ actor: JOB_REMEMBER_EMAIL, action: 'draft.skipped', entityType: 'email', entityId: email.id, data: { reason: 'original sender not found in the forward' } });
+      } else if (target.originalSenderMissing || target.senderUnverified) {
+        // Nobody to reply to, or a "teammate" nobody vouched for: a person looks, nothing is drafted.
+        const reason = target.originalSenderMissing ? 'original sender not recovered from the forward' : 'sender claims a team address but could not be verified';
+        await deps.audit.record({ actor: JOB_REMEMBER_EMAIL, action: 'draft.skipped', entityType: 'email', entityId: email.id, data: { reason } });
+        await deps.queue.enqueue(JOB_POST_NOTICE, email.id, { emailId: email.id });
       }
     },
   };

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { cardWarnings } from '../../channels/slack/blocks.ts';
+import { replyTarget } from '../../memory/email-store.ts';
+import type { JobDefinition } from '../job-queue.ts';
+import { JOB_POST_NOTICE } from '../job-names.ts';
+import type { PipelineDeps } from '../pipeline-deps.ts';
+import { openingOf } from './post-approval.ts';
+
+const data = z.object({ emailId: z.uuid() });
+
+/**
+ * A card without a draft, for mail a person has to look at because Adjutant will not act on it:
+ * a forward whose original sender could not be recovered, or mail claiming a team address that
+ * the receiving server did not vouch for. Nothing fails silently; nothing is guessed.
+ */
+export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
+  return {
+    name: JOB_POST_NOTICE,
+    schema: data,
+    async run({ emailId }) {
+      const email = await deps.emails.require(emailId);
+      const warnings = cardWarnings(email);
+      if (!deps.slack || warnings.length === 0) return;
+      const target = replyTarget(email);
+      const forwardedBySlackUser = email.forwardedBy ? await deps.slack.poster.userIdForEmail(email.forwardedBy) : null;
+      const { ts } = await deps.slack.poster.postApprovalCard(deps.slack.approvalsChannel, {
+        fromName: target.name,
+        fromAddress: target.address ?? email.claimedTeammate ?? email.fromAddress ?? 'sender not recovered',
+        subject: target.subject,
+        summary: openingOf(target.body),
+        forwardedByAddress: email.forwardedBy,
+        forwardedBySlackUser,
+        instruction: email.instruction,
+        warnings,
+      });
+      await deps.audit.record({ actor: JOB_POST_NOTICE, action: 'notice.posted', entityType: 'email', entityId: email.id, data: { channel: deps.slack.approvalsChannel, ts, warnings } });
+    },
+  };
+}
