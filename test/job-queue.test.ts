@@ -44,7 +44,7 @@ describe('job queue', () => {
 
   it('creates one job for one key however many callers race to enqueue it', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => queue.enqueue('test.other', 'same-key', { item: 'x' })));
-    expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(1);
+    expect(results.filter(Boolean)).toHaveLength(1);
     const rows = await database.pool.query(`SELECT count(*)::int AS n FROM agenda_jobs WHERE name = 'test.other' AND data->>'key' = 'same-key'`);
     expect(rows.rows[0]?.n).toBe(1);
   });

@@ -39,8 +39,7 @@ export interface JobQueue {
    * a step that runs twice, or an event Slack delivers twice, enqueues its follow-up once.
    * Finished jobs are kept, so the key stays taken; a job whose retries were spent is revived
    * instead (its work never happened, and asking again is how it gets done).
-   * Returns false when the job already existed when this call looked; two callers racing may
-   * both see true, but the index leaves one job.
+   * Returns true when this call created the job or revived it.
    */
   enqueue<T extends Record<string, unknown>>(name: string, key: string, data: T): Promise<boolean>;
   /** Jobs whose retries are spent, oldest first. */
@@ -130,25 +129,26 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     },
     async enqueue(name, key, data) {
       try {
+        // The common case, a new key, is one INSERT; the unique index on (name, data.key) turns a
+        // second enqueue, however close in time, into a conflict instead of a duplicate job.
+        await agenda.create(name, { ...data, key }).save();
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code !== '23505') {
+          throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
+        }
+      }
+      // The key is taken. A job whose retries were spent is run again: its work never happened.
+      try {
         const revived = await pool.query(
           `UPDATE agenda_jobs SET next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL
            WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
           [name, key],
         );
-        if ((revived.rowCount ?? 0) > 0) {
-          logger.info({ job: name, key }, 'revived a job whose retries were spent');
-          return true;
-        }
-        const before = await pool.query(`SELECT 1 FROM agenda_jobs WHERE name = $1 AND data ? 'key' AND data->>'key' = $2`, [name, key]);
-        if ((before.rowCount ?? 0) > 0) return false;
-        await agenda
-          .create(name, { ...data, key })
-          .unique({ 'data.key': key }, { insertOnly: true })
-          .save();
+        if ((revived.rowCount ?? 0) === 0) return false;
+        logger.info({ job: name, key }, 'revived a job whose retries were spent');
         return true;
       } catch (error) {
-        // The unique index turned the backend's check-then-insert race into an error: the other caller won.
-        if ((error as { code?: string }).code === '23505') return false;
         throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
       }
     },
