@@ -240,4 +240,30 @@ describe('sending an approved reply', () => {
     const drafts = slack.callsTo('chat.postMessage').filter((call) => call.args.thread_ts === posted.slackCardTs);
     expect(drafts).toHaveLength(1);
   });
+  it('updates the message an approver clicked even when a crash kept its ts from being saved', async () => {
+    await sql(`CREATE FUNCTION refuse_draft_ts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'simulated crash after posting the draft'; END $$`);
+    await sql(`CREATE TRIGGER refuse_draft_ts BEFORE UPDATE ON drafts FOR EACH ROW WHEN (OLD.slack_draft_ts IS NULL AND NEW.slack_draft_ts IS NOT NULL) EXECUTE FUNCTION refuse_draft_ts()`);
+    const email = await prisma().email.create({
+      data: { messageId: `<${randomUUID()}@client.example>`, mailbox: 'test', subject: 'Clicked before saved', text: 'Hello', raw: new Uint8Array(Buffer.from('x')), fromAddress: 'dana@client.example' },
+    });
+    const draft = await prisma().draft.create({ data: { emailId: email.id, toAddress: 'dana@client.example', subject: 'Re: Clicked before saved', body: 'Hi Dana, yes.', references: [] } });
+    let messageTs: string;
+    try {
+      const posted = await waitUntil('the draft message to reach Slack', () =>
+        slack.callsTo('chat.postMessage').find((call) => call.args.thread_ts && JSON.stringify(call.args.metadata ?? '').includes(draft.id)),
+      );
+      messageTs = String(posted.reply?.ts ?? '');
+    } finally {
+      await sql('DROP TRIGGER refuse_draft_ts ON drafts');
+      await sql('DROP FUNCTION refuse_draft_ts()');
+    }
+    expect((await prisma().draft.findUniqueOrThrow({ where: { id: draft.id } })).slackDraftTs).toBeNull();
+    await click({ id: draft.id, slackDraftTs: messageTs });
+    await waitUntil('the reply to be sent', async () => (await status(draft.id)) === 'sent');
+    const shown = await waitUntil('the clicked message to show it was sent', () => updatesOf(messageTs).find((blocks) => blocks.includes('sent to dana@client.example')));
+    expect(shown).not.toContain('draft_approve');
+    await settle(2500);
+    expect(slack.callsTo('chat.postMessage').filter((call) => JSON.stringify(call.args.metadata ?? '').includes(draft.id) && call.args.thread_ts)).toHaveLength(1);
+    expect(updatesOf(messageTs).at(-1)).not.toContain('draft_approve');
+  });
 });

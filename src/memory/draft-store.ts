@@ -38,6 +38,8 @@ export interface DraftStore {
   /** The card is recorded as soon as it is posted, so a retry posts only the missing draft message. */
   setSlackCard(id: string, channel: string, cardTs: string): Promise<void>;
   setSlackDraft(id: string, draftTs: string): Promise<void>;
+  /** Record the draft message when none is recorded yet (a click on a message whose ts a crash lost). */
+  adoptSlackDraft(id: string, channel: string, draftTs: string): Promise<void>;
   /** Note that posting starts; returns false when an earlier run had already started (and may have posted). */
   startPosting(id: string, at: Date): Promise<boolean>;
   /**
@@ -106,6 +108,9 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     },
     async setSlackDraft(id, draftTs) {
       await prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } });
+    },
+    async adoptSlackDraft(id, channel, draftTs) {
+      await prisma.draft.updateMany({ where: { id, slackDraftTs: null }, data: { slackDraftTs: draftTs, slackChannel: channel } });
     },
     async startPosting(id, at) {
       const { count } = await prisma.draft.updateMany({ where: { id, slackPostStartedAt: null }, data: { slackPostStartedAt: at } });

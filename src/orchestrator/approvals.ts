@@ -12,6 +12,8 @@ export interface DecisionRequest {
   decision: 'approved' | 'rejected' | 'resend';
   /** Where the click happened, for ephemeral answers. */
   channel: string | null;
+  /** The message clicked: recorded as the draft's message when a crash kept its ts from being saved. */
+  messageTs?: string | null;
 }
 
 export type DecisionOutcome =
@@ -50,6 +52,8 @@ export function createApprovalService(deps: {
     async decide(request) {
       const existing = await drafts.get(request.draftId);
       if (!existing) return { kind: 'not-found' };
+      // The click proves which message shows this draft: the send job can then update it.
+      if (!existing.slackDraftTs && request.messageTs && request.channel) await drafts.adoptSlackDraft(existing.id, request.channel, request.messageTs);
       if (!(await deps.isApprover(request.userId))) {
         const verb = { approved: 'approve', rejected: 'reject', resend: 'resend' }[request.decision];
         await audit.record({ actor: request.userId, action: `draft.${verb}.refused`, entityType: 'draft', entityId: existing.id, data: { reason: 'not an approver' } });

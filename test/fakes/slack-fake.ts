@@ -12,6 +12,8 @@ export interface SlackCall {
   method: string;
   token: string | null;
   args: Record<string, unknown>;
+  /** What the fake answered (a posted message's ts, for one). */
+  reply?: Record<string, unknown>;
 }
 
 export interface SlackFakeOptions {
@@ -55,11 +57,12 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
       const args = await readArgs(req);
       const authorization = req.headers.authorization;
       const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : typeof args.token === 'string' ? args.token : null;
-      const call = { method, token, args };
+      const call: SlackCall = { method, token, args };
       calls.push(call);
       for (const wake of waiters.splice(0)) wake();
       // Answered (a ts assigned) when recorded, as Slack posts before its reply travels back.
       const reply = token === options.botToken ? answer(method, args) : { ok: false, error: 'invalid_auth' };
+      call.reply = reply;
       options.onCall?.(call, reply);
       const delayMs = typeof options.responseDelayMs === 'function' ? options.responseDelayMs(method) : (options.responseDelayMs ?? 0);
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));

@@ -60,7 +60,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       await ack();
       const draftId = action.value;
       if (!draftId) return;
-      const outcome = await approvals.decide({ draftId, userId: body.user.id, decision, channel: body.channel?.id ?? null });
+      const outcome = await approvals.decide({ draftId, userId: body.user.id, decision, channel: body.channel?.id ?? null, messageTs: body.message?.ts ?? null });
       // An approval is shown by the send job (sending…, then sent), in order, from one place.
       // A rejection has nothing after it: show it now, without holding the click's response.
       if (outcome.kind !== 'decided' || outcome.draft.status !== 'rejected' || !body.channel?.id || !body.message?.ts) return;

@@ -73,6 +73,12 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
       const current = (await deps.drafts.get(draft.id)) ?? draft;
       const draftTs = adopted ?? (await poster.postDraft(channel, cardTs, draftView(current))).ts;
       await deps.drafts.setSlackDraft(draft.id, draftTs);
+      // An adopted message still shows what it showed when posted: someone may have approved
+      // (and the reply gone out) meanwhile, and its Approve button must not stay live.
+      if (adopted) {
+        const latest = (await deps.drafts.get(draft.id)) ?? current;
+        if (latest.status !== 'pending') await poster.updateDraft(channel, draftTs, draftView(latest));
+      }
       await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.posted', entityType: 'draft', entityId: draft.id, data: { channel, cardTs, draftTs, adopted: adopted !== null } });
     },
   };

@@ -16,7 +16,9 @@ export interface ReconcileOptions {
   maxRevivals: number;
 }
 
-export const DEFAULT_RECONCILE: ReconcileOptions = { graceMs: 20_000, reviveAfterMs: 5 * 60_000, maxRevivals: 3 };
+// The grace only has to cover the moment between a status change and its job's enqueue: a live
+// worker's job is recognised by its lock (renewed every few seconds), not by age.
+export const DEFAULT_RECONCILE: ReconcileOptions = { graceMs: 5_000, reviveAfterMs: 5 * 60_000, maxRevivals: 3 };
 
 /**
  * Finds work that a crash or an outage left with no way forward, and either finishes it or

@@ -1,0 +1,72 @@
+import { createTestDatabase, type TestDatabase } from '../test/support/databases.ts';
+import { measureIdleLatency } from './ingest/idle-latency.ts';
+import { measureThroughput } from './ingest/throughput.ts';
+import type { Benchmark } from './support/benchmark.ts';
+
+/**
+ * How fast mail gets in: messages per second parsed and stored through the watcher's ingest on
+ * a generated corpus, next to mailparser's simpleParser alone on the same corpus in the same run
+ * (target: at least half its rate), and IDLE-to-stored latency on a real Dovecot mailbox
+ * (target: median under one second). Needs the test services (bash test/services/up.sh).
+ *
+ * BENCH_INGEST_MESSAGES (500), BENCH_INGEST_ROUNDS (3), BENCH_IDLE_MESSAGES (50) and
+ * BENCH_SEED (1) change the corpus and the number of passes.
+ */
+const RATIO_TARGET = 0.5;
+const IDLE_MEDIAN_TARGET_MS = 1000;
+
+const benchmark: Benchmark = {
+  name: 'ingest',
+  description: 'messages/s parsed and stored by the ingest path vs mailparser simpleParser alone on the same corpus, and IDLE-to-stored latency on Dovecot',
+  async run() {
+    const seed = wholeNumber('BENCH_SEED', 1);
+    const messages = wholeNumber('BENCH_INGEST_MESSAGES', 500);
+    const rounds = wholeNumber('BENCH_INGEST_ROUNDS', 3);
+    const idleMessages = wholeNumber('BENCH_IDLE_MESSAGES', 50);
+    let database: TestDatabase | null = null;
+    try {
+      database = await createTestDatabase('postgres');
+      const throughput = await measureThroughput({ testDatabase: database, seed, messages, rounds });
+      const idle = await measureIdleLatency({ testDatabase: database, seed: seed + 100, messages: idleMessages, gapMs: [200, 800] });
+      const ratioMet = throughput.median.ratio >= RATIO_TARGET;
+      const idleMet = idle.acceptedToStoredMs.p50 < IDLE_MEDIAN_TARGET_MS && idle.stored === idle.messages;
+      return {
+        corpus: { seed, messages: throughput.messages, megabytes: throughput.megabytes, sizes: '1-200 KB, log-uniform' },
+        database: { kind: 'postgres', ...throughput.server },
+        throughputPerRound: throughput.rounds,
+        throughput: {
+          simpleParserMessagesPerSecond: throughput.median.simpleParserPerSecond,
+          parseAndForwardMessagesPerSecond: throughput.median.parseAndForwardPerSecond,
+          ingestMessagesPerSecond: throughput.median.ingestPerSecond,
+          ingestMegabytesPerSecond: throughput.median.ingestMegabytesPerSecond,
+          ratioIngestToSimpleParser: throughput.median.ratio,
+        },
+        ingestStepMeanMs: { ...throughput.stepsMs, bareInsertOfTheRawBytes: throughput.bareInsertMs },
+        idleToStored: {
+          messages: idle.messages,
+          stored: idle.stored,
+          gapMs: idle.gapMs.join('-'),
+          acceptedToStoredMs: idle.acceptedToStoredMs,
+          deliveryStartToStoredMs: idle.deliveryStartToStoredMs,
+          bareClientIdlePushMs: idle.bareIdlePushMs ?? 'not measured',
+        },
+        targets: {
+          ratio: `${throughput.median.ratio} (target ≥ ${RATIO_TARGET}): ${ratioMet ? 'met' : 'MISSED'}`,
+          idleMedian: `${idle.acceptedToStoredMs.p50} ms (target < ${IDLE_MEDIAN_TARGET_MS} ms${idle.stored === idle.messages ? '' : `, and ${idle.messages - idle.stored} messages never stored`}): ${idleMet ? 'met' : 'MISSED'}`,
+        },
+      };
+    } finally {
+      await database?.drop();
+    }
+  },
+};
+
+export default benchmark;
+
+function wholeNumber(variable: string, fallback: number): number {
+  const raw = process.env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${variable} must be a positive whole number, not ${raw}`);
+  return value;
+}
