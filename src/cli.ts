@@ -106,7 +106,7 @@ async function ingestHistory(config: Config, paths: string[]): Promise<number> {
     // After the migrations: agenda's backend creates its table on connect if it is missing.
     queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
     const total = await countArchive(paths);
-    const ingest = createEmailIngest({ emails: createEmailStore(database.prisma), audit: createAuditLog(database.prisma), queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
+    const ingest = createEmailIngest({ emails: createEmailStore(database), audit: createAuditLog(database.prisma), queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
     const started = Date.now();
     let shown = 0;
     const result = await importHistory(

@@ -82,7 +82,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
 
     const { prisma } = database;
     const audit = createAuditLog(prisma);
-    const emails = createEmailStore(prisma);
+    const emails = createEmailStore(database);
     const drafts = createDraftStore(prisma);
 
     const embedder: Embedder | undefined = config.OLLAMA_HOST ? createOllamaEmbedder({ host: config.OLLAMA_HOST, model: config.OLLAMA_EMBED_MODEL }) : undefined;

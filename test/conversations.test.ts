@@ -18,7 +18,7 @@ describe('conversations', () => {
     testDatabase = await createTestDatabase('postgres');
     database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
     await applyMigrations(database.pool);
-    emails = createEmailStore(database.prisma);
+    emails = createEmailStore(database);
   });
   afterAll(async () => {
     await database?.close();

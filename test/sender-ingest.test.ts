@@ -38,7 +38,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('ingest: sender verification
   function ingestWith(options: { authservId?: string } = {}) {
     const logger = createLogger({ level: 'silent' });
     return createEmailIngest({
-      emails: createEmailStore(database.prisma),
+      emails: createEmailStore(database),
       audit: createAuditLog(database.prisma),
       // A real queue, never started: enqueue writes the job row and nothing runs it.
       queue: createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger }),

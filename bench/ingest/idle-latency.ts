@@ -52,7 +52,7 @@ export async function measureIdleLatency(options: { testDatabase: TestDatabase; 
   try {
     await applyMigrations(database.pool);
     const queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
-    const ingest = createEmailIngest({ emails: createEmailStore(database.prisma), audit: createAuditLog(database.prisma), queue, logger, teamDomains: [TEAM_DOMAIN] });
+    const ingest = createEmailIngest({ emails: createEmailStore(database), audit: createAuditLog(database.prisma), queue, logger, teamDomains: [TEAM_DOMAIN] });
     watcher = createImapWatcher({
       options: { host: services.imapHost, port: services.imapPort, user, password: services.imapPassword, tls: false, mailbox: 'INBOX' },
       state: createMailboxStateStore(database.prisma),

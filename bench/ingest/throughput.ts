@@ -68,7 +68,7 @@ export async function measureThroughput(options: { testDatabase: TestDatabase; s
     await applyMigrations(database.pool);
     const logger = createLogger({ level: 'error' });
     const timer = createStepTimer();
-    const emails = createEmailStore(database.prisma);
+    const emails = createEmailStore(database);
     const audit = createAuditLog(database.prisma);
     // A real queue on the same pool, never started: enqueue writes the job row, nothing runs it.
     const queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });

@@ -2,13 +2,15 @@ import type { ForwardedEmail } from '../channels/email/forward.ts';
 import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts';
 import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
 import type { SenderVerification } from '../channels/email/sender-authentication.ts';
-import type { PrismaClient } from '../db/database.ts';
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../db/database.ts';
 import { resolveConversation, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import { Prisma } from '../db/generated/client.ts';
-import type { Email } from '../db/generated/client.ts';
+import type { Email as EmailRow } from '../db/generated/client.ts';
 
-export type { Email } from '../db/generated/client.ts';
+/** A stored email as the pipeline reads it: the raw source stays in the database. */
+export type Email = Omit<EmailRow, 'raw'>;
 
 export interface IncomingEmail {
   raw: Buffer;
@@ -29,7 +31,8 @@ export interface EmailStore {
   require(id: string): Promise<Email>;
 }
 
-export function createEmailStore(prisma: PrismaClient): EmailStore {
+/** Prisma for the rows; the pg pool for the conversation lookup on the hot path. */
+export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'pool'>): EmailStore {
   return {
     async save({ raw, parsed, sender, forward: found, mailbox, uid }) {
       const forward = sender.teammate ? found : null;
@@ -40,7 +43,7 @@ export function createEmailStore(prisma: PrismaClient): EmailStore {
       const originalMessageId = original?.messageId ? usableMessageId(withoutNul(original.messageId)) : null;
       const originalReferences = boundedReferences(original?.references ?? []);
       const subject = withoutNul(original?.subject ?? parsed.subject);
-      const conversationId = await resolveConversation(prisma, {
+      const conversationId = await resolveConversation(pool, {
         messageIds: [...(inReplyTo ? [inReplyTo] : []), ...references, ...(originalMessageId ? [originalMessageId] : []), ...originalReferences],
         subject,
         counterparty: withoutNulOrNull(original?.from?.address ?? (forward ? null : parsed.from?.address)),
@@ -48,9 +51,13 @@ export function createEmailStore(prisma: PrismaClient): EmailStore {
       });
       // Everything below reaches PostgreSQL: no NUL anywhere, ids and lists bounded (safe-text.ts).
       // parseEmail already guarantees this for its own fields; forwards are recovered from free text.
+      const id = randomUUID();
       try {
-        const email = await prisma.email.create({
-          data: {
+        const [email] = await prisma.$transaction([
+          prisma.email.create({
+            omit: { raw: true },
+            data: {
+            id,
             messageId,
             mailbox: withoutNul(mailbox),
             uid,
@@ -79,22 +86,33 @@ export function createEmailStore(prisma: PrismaClient): EmailStore {
             conversationId,
             threadSubject: threadSubject(subject),
             originalText: withoutNulOrNull(original?.body),
-          },
-        });
+            },
+          }),
+          // Written with the row it describes (the audit log never misses a stored email).
+          prisma.auditEntry.create({
+            data: {
+              actor: 'imap-watcher',
+              action: 'email.received',
+              entityType: 'email',
+              entityId: id,
+              data: receivedAudit({ messageId, uid, from: withoutNulOrNull(parsed.from?.address), sender, forward }),
+            },
+          }),
+        ]);
         return { email, created: true };
       } catch (error) {
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-          const email = await prisma.email.findUnique({ where: { messageId } });
+          const email = await prisma.email.findUnique({ where: { messageId }, omit: { raw: true } });
           if (email) return { email, created: false };
         }
         throw error;
       }
     },
     get(id) {
-      return prisma.email.findUnique({ where: { id } });
+      return prisma.email.findUnique({ where: { id }, omit: { raw: true } });
     },
     async require(id) {
-      const email = await prisma.email.findUnique({ where: { id } });
+      const email = await prisma.email.findUnique({ where: { id }, omit: { raw: true } });
       if (!email) throw new AdjutantError('NOT_FOUND', `email ${id} does not exist`, { retryable: false });
       return email;
     },
@@ -159,5 +177,26 @@ export function replyTarget(email: Email): {
     references: email.references,
     body: email.text,
     sentAt: email.sentAt,
+  };
+}
+
+/** The audit entry for a newly stored email: who sent it, whether the sender was verified, the forward. */
+function receivedAudit(input: { messageId: string; uid: number | null; from: string | null; sender: SenderVerification; forward: ForwardedEmail | null }): Prisma.InputJsonObject {
+  const { forward, sender } = input;
+  const original = forward?.original;
+  return {
+    messageId: input.messageId,
+    uid: input.uid,
+    from: input.from,
+    sender: { verified: sender.verified, verification: withoutNul(sender.description), claimedTeammate: sender.claimedTeammate ? input.from : null },
+    forward: forward
+      ? {
+          by: withoutNulOrNull(forward.forwardedBy.address),
+          format: forward.format,
+          originalFrom: withoutNulOrNull(original?.from?.address),
+          originalFromMissing: !original?.from,
+          via: forward.via.map((teammate) => withoutNul(teammate.address)),
+        }
+      : null,
   };
 }

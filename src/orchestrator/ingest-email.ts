@@ -41,34 +41,9 @@ export function createEmailIngest(
     } else if (sender.claimedTeammate) {
       deps.logger.info({ messageId: parsed.messageId, from: parsed.from?.address, verification: sender.description }, 'sender claims a team domain but is not verified: handled as outside mail');
     }
+    // The store writes the email.received audit entry in the same transaction as the row.
     const { email, created } = await deps.emails.save({ raw, parsed, sender, forward, mailbox, uid });
-    if (created) {
-      // From the stored row, not the parse: those values are the ones made safe for the database.
-      await deps.audit.record({
-        actor: 'imap-watcher',
-        action: 'email.received',
-        entityType: 'email',
-        entityId: email.id,
-        data: {
-          messageId: email.messageId,
-          uid,
-          from: email.fromAddress,
-          sender: { verified: email.senderVerified, verification: email.senderVerification, claimedTeammate: email.claimedTeammate },
-          forward:
-            email.isForward && forward
-              ? {
-                  by: email.forwardedBy,
-                  format: forward.format,
-                  originalFrom: email.originalFrom,
-                  originalFromMissing: email.originalFromMissing,
-                  via: forward.via.map((teammate) => withoutNul(teammate.address)),
-                }
-              : null,
-        },
-      });
-    } else {
-      deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
-    }
+    if (!created) deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
     // Enqueued even when the email existed: a crash between store and enqueue must not strand it.
     await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id, ...(options.historical ? { draft: false } : {}) });
     return { emailId: email.id, created };

@@ -129,14 +129,23 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     },
     async enqueue(name, key, data) {
       try {
-        // The common case, a new key, is one INSERT; the unique index on (name, data.key) turns a
-        // second enqueue, however close in time, into a conflict instead of a duplicate job.
-        await agenda.create(name, { ...data, key }).save();
-        return true;
+        // One statement: the unique index on (name, data.key) makes a second enqueue, however
+        // close in time, a no-op instead of a duplicate job (and no error: on PGlite an error
+        // would cost the shared connection). With notifications on, workers are woken the way
+        // agenda's PostgreSQL backend wakes them (its NOTIFY payload), so they need not poll.
+        const inserted = await pool.query<{ id: string }>(
+          `WITH job AS (
+             INSERT INTO agenda_jobs (name, data, next_run_at, priority, type)
+             VALUES ($1, $2::jsonb, now(), 0, 'normal')
+             ON CONFLICT (name, (data->>'key')) WHERE data ? 'key' DO NOTHING
+             RETURNING id, name, next_run_at
+           )
+           SELECT id::text${embedded ? '' : `, pg_notify('agenda_jobs', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`} FROM job`,
+          [name, JSON.stringify({ ...data, key })],
+        );
+        if ((inserted.rowCount ?? 0) > 0) return true;
       } catch (error) {
-        if ((error as { code?: string }).code !== '23505') {
-          throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
-        }
+        throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
       }
       // The key is taken. A job whose retries were spent is run again: its work never happened.
       try {
