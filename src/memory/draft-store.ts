@@ -48,12 +48,18 @@ export interface DraftStore {
    */
   decide(id: string, decision: 'approved' | 'rejected', by: string, at: Date): Promise<Draft | null>;
   /**
-   * approved → sending, once (also sending → sending when `fromSending`, for a worker that knows
-   * its own last attempt never reached the server). Fixes the Message-ID on the first claim.
+   * approved → sending; also sending → sending while the message data has not started to leave
+   * (the worker that claimed it died, or its lock lapsed). Each claim takes a new attempt number,
+   * the fencing token `markDataStarted` checks, so of two workers only the latest can send.
+   * Fixes the Message-ID on the first claim.
    */
-  claimForSending(id: string, messageId: string, at: Date, options?: { fromSending?: boolean }): Promise<Draft | null>;
-  /** The message data is about to leave: from here on, a crash leaves the outcome unknown. */
-  markDataStarted(id: string, at: Date): Promise<void>;
+  claimForSending(id: string, messageId: string, at: Date): Promise<Draft | null>;
+  /**
+   * The message data is about to leave, for this attempt only: throws when another claim came
+   * since (nothing is sent then). From here on, a crash leaves the outcome unknown.
+   */
+  markDataStarted(id: string, attempt: number, at: Date): Promise<void>;
+  /** sending (or unknown: the answer came late) → sent. */
   markSent(id: string, at: Date, audit: DraftAudit): Promise<Draft | null>;
   /** A failure known to come before the server accepted anything: sending → approved. */
   releaseForRetry(id: string, error: string, audit: DraftAudit): Promise<Draft | null>;
@@ -122,26 +128,35 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
         action: decision === 'approved' ? 'draft.approved' : 'draft.rejected',
       });
     },
-    claimForSending(id, messageId, at, options = {}) {
-      return transition(
-        id,
-        options.fromSending ? ['approved', 'sending'] : ['approved'],
-        [
-          status('sending'),
-          Prisma.sql`"sent_message_id" = COALESCE("sent_message_id", ${messageId})`,
-          Prisma.sql`"send_attempts" = "send_attempts" + 1`,
-          Prisma.sql`"sending_started_at" = ${at}`,
-          Prisma.sql`"data_started_at" = NULL`,
-        ],
-        { actor: 'send-reply', action: 'reply.sending' },
-      );
+    async claimForSending(id, messageId, at) {
+      const set = Prisma.join([
+        Prisma.sql`"status" = 'sending'`,
+        Prisma.sql`"sent_message_id" = COALESCE("sent_message_id", ${messageId})`,
+        Prisma.sql`"send_attempts" = "send_attempts" + 1`,
+        Prisma.sql`"sending_started_at" = ${at}`,
+        Prisma.sql`"data_started_at" = NULL`,
+        Prisma.sql`"updated_at" = now()`,
+      ]);
+      const rows = await prisma.$queryRaw<{ id: string; attempt: number }[]>`
+        WITH changed AS (
+          UPDATE "drafts" SET ${set}
+          WHERE "id" = ${id}::uuid AND ("status" = 'approved' OR ("status" = 'sending' AND "data_started_at" IS NULL))
+          RETURNING "id", "send_attempts"
+        ), logged AS (
+          INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
+          SELECT 'send-reply', 'reply.sending', 'draft', ${id}, jsonb_build_object('attempt', "send_attempts") FROM changed
+        )
+        SELECT "id"::text AS id, "send_attempts" AS attempt FROM changed`;
+      return rows.length === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
     },
-    async markDataStarted(id, at) {
-      const { count } = await prisma.draft.updateMany({ where: { id, status: 'sending' }, data: { dataStartedAt: at } });
+    async markDataStarted(id, attempt, at) {
+      const { count } = await prisma.draft.updateMany({ where: { id, status: 'sending', sendAttempts: attempt, dataStartedAt: null }, data: { dataStartedAt: at } });
       if (count !== 1) throw new AdjutantError('CONFLICT', `draft ${id} is no longer being sent by this worker; not sending`, { retryable: false });
     },
     markSent(id, at, audit) {
-      return transition(id, ['sending'], [status('sent'), Prisma.sql`"sent_at" = ${at}`, error(null)], audit);
+      // From unknown too: a worker whose lock lapsed may learn of the acceptance after another
+      // worker gave the outcome up as unknown; the server's answer is the better record.
+      return transition(id, ['sending', 'unknown'], [status('sent'), Prisma.sql`"sent_at" = ${at}`, error(null)], audit);
     },
     releaseForRetry(id, text, audit) {
       return transition(id, ['sending'], [status('approved'), error(text)], audit);

@@ -65,7 +65,7 @@ export interface JobQueue {
  * so only a dead worker's jobs expire, and another worker (or the restarted one) takes them
  * within seconds instead of agenda's default ten minutes.
  */
-export const JOB_LOCK_LIFETIME_MS = 10_000;
+export const JOB_LOCK_LIFETIME_MS = 6_000;
 const DEFAULT_MAX_RETRIES = 10;
 
 export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger: Logger; processEveryMs?: number; lockLifetimeMs?: number }): JobQueue {

@@ -22,14 +22,14 @@ const data = z.object({ draftId: z.uuid() });
  * - unknown (the connection broke after the data went out): "may have been sent", with a
  *   Send again button. The Message-ID is fixed at the first claim, so even a resend on purpose
  *   carries the same one and the receiving side can drop the duplicate.
- * A crash while sending leaves the draft in sending. The reconciler sends it again when the data
- * had not started to go out (recorded just before it does), and shows it as unknown otherwise.
+ * A crash while sending leaves the draft in sending. The job's next run (agenda hands it over
+ * once the dead worker's lock lapses), or the reconciler, sends it again when the data had not
+ * started to go out (recorded just before it does, fenced by the attempt number), and shows it
+ * as unknown otherwise.
  */
 export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
-  // Per process: sends the server accepted whose bookkeeping has not been written yet, and
-  // drafts whose last attempt here is known not to have reached the server.
+  // Per process: sends the server accepted whose bookkeeping has not been written yet.
   const accepted = new Map<string, { sent: SentEmail; at: Date }>();
-  const notSent = new Set<string>();
 
   async function record(draft: Draft, sent: SentEmail, at: Date): Promise<void> {
     // The database may blink right after the server accepted: try a few times before handing
@@ -88,10 +88,17 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
         if (failed) await showInSlack(deps, failed);
         return;
       }
-      const claimed = await deps.drafts.claimForSending(draftId, deps.newMessageId(), deps.now(), { fromSending: notSent.has(draftId) });
-      notSent.delete(draftId);
+      const claimed = await deps.drafts.claimForSending(draftId, deps.newMessageId(), deps.now());
       if (!claimed) {
         const current = await deps.drafts.get(draftId);
+        if (current?.status === 'sending' && current.dataStartedAt) {
+          // agenda hands a job over only when its worker stopped renewing the lock: that worker
+          // died after the data started to leave. Nobody can know whether it arrived.
+          const reason = 'the service stopped while the message was being sent, before the mail server confirmed it';
+          const unknown = await deps.drafts.markUnknown(draftId, reason, { actor: JOB_SEND_REPLY, action: 'reply.outcome-unknown', data: { reason, messageId: current.sentMessageId } });
+          if (unknown) await showInSlack(deps, unknown);
+          return;
+        }
         deps.logger.info({ draftId, status: current?.status }, 'draft not in approved state; nothing to send');
         return;
       }
@@ -107,7 +114,7 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
           inReplyTo: claimed.inReplyTo,
           references: claimed.references,
           messageId,
-        }, () => deps.drafts.markDataStarted(claimed.id, deps.now()));
+        }, () => deps.drafts.markDataStarted(claimed.id, claimed.sendAttempts, deps.now()));
       } catch (error) {
         await afterFailure(claimed, error, context.lastAttempt);
         throw error instanceof AdjutantError ? error : new AdjutantError('SMTP_FAILED', errorMessage(error), { cause: error, retryable: false });
@@ -128,9 +135,8 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
       const why = outcome === 'refused' ? reason : `gave up after ${draft.sendAttempts} attempts: ${reason}`;
       shown = await deps.drafts.markFailed(draft.id, ['sending'], why, { actor: JOB_SEND_REPLY, action: 'reply.failed', data: { reason: why } });
     } else {
-      notSent.add(draft.id);
-      shown = await deps.drafts.releaseForRetry(draft.id, reason, { actor: JOB_SEND_REPLY, action: 'reply.retrying', data: { reason, attempt: draft.sendAttempts } });
-      if (shown) notSent.delete(draft.id);
+      // If this write fails too, the draft stays in sending with no data sent: the retry claims it again.
+      await deps.drafts.releaseForRetry(draft.id, reason, { actor: JOB_SEND_REPLY, action: 'reply.retrying', data: { reason, attempt: draft.sendAttempts } });
       return;
     }
     if (shown) await showInSlack(deps, shown);
