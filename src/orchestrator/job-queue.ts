@@ -46,7 +46,10 @@ export interface JobQueue {
   deadJobs(): Promise<DeadJob[]>;
   /** Run a dead job again with a fresh set of retries. */
   revive(id: string): Promise<boolean>;
-  /** Whether a job of this name whose data contains `match` is waiting, or running on a live worker (its lock is fresh). */
+  /**
+   * Whether a job of this name whose data contains `match` is waiting, running, or held by a
+   * worker that died (agenda hands that one over once its lock lapses): whether it will run.
+   */
   isActive(name: string, match: Record<string, string>): Promise<boolean>;
   /** How many times a job was revived. */
   revivals(id: string): Promise<number>;
@@ -178,9 +181,8 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     },
     async isActive(name, match) {
       const result = await pool.query(
-        `SELECT 1 FROM agenda_jobs WHERE name = $1 AND data @> $2::jsonb
-           AND ((next_run_at IS NOT NULL AND locked_at IS NULL) OR locked_at > now() - make_interval(secs => $3))`,
-        [name, JSON.stringify(match), lockLifetime / 1000],
+        `SELECT 1 FROM agenda_jobs WHERE name = $1 AND data @> $2::jsonb AND (next_run_at IS NOT NULL OR locked_at IS NOT NULL)`,
+        [name, JSON.stringify(match)],
       );
       return (result.rowCount ?? 0) > 0;
     },

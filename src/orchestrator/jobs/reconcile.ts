@@ -30,6 +30,8 @@ export const DEFAULT_RECONCILE: ReconcileOptions = { graceMs: 5_000, reviveAfter
  * - drafts never posted to Slack: posted (the post job adopts what a crashed run posted);
  * - pipeline jobs whose retries were spent (an outage longer than their backoff): run again a
  *   few times, then announced once.
+ * Work whose job still exists (waiting, running, or held by a dead worker, which agenda hands
+ * over once the lock lapses) is left to that job: two runs of one step would race.
  * Every step is safe to run twice and on two workers at once: each ends in a conditional change.
  */
 export function reconcileJob(deps: PipelineDeps & { announce(text: string): Promise<void> }, options: ReconcileOptions = DEFAULT_RECONCILE): JobDefinition<Record<string, unknown>> {
