@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createDatabase, type Database } from '../src/db/database.ts';
@@ -62,5 +63,23 @@ describe('job queue', () => {
     expect(await queue.deadJobs()).toHaveLength(0);
     // Done now: enqueueing again does nothing.
     expect(await queue.enqueue('test.flaky', 'email-1', { item: 'email-1' })).toBe(false);
+  });
+  it('takes over at once the jobs a stopped process on this host held, instead of waiting out their locks', async () => {
+    const deadHolder = `adjutant-${hostname()}-999999-dead00`;
+    await database.pool.query(
+      `INSERT INTO agenda_jobs (name, data, next_run_at, locked_at, last_modified_by) VALUES ('test.flaky', $1::jsonb, now(), now(), $2)`,
+      [JSON.stringify({ item: 'held-by-dead', key: 'held-by-dead' }), deadHolder],
+    );
+    const restarted = createJobQueue({ pool: database.pool, embedded: false, logger: createLogger({ level: 'silent' }), processEveryMs: 200 });
+    restarted.define({ name: 'test.flaky', schema: z.object({ item: z.string() }), run: async ({ item }) => void runs.push(item) });
+    const started = Date.now();
+    await restarted.start();
+    try {
+      await waitUntil('the held job to run', () => runs.includes('held-by-dead'), 5000);
+      // Well inside the 6 s lock lifetime it would otherwise wait out.
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      await restarted.stop(500);
+    }
   });
 });

@@ -80,10 +80,11 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     disableNotifications: embedded,
     ensureSchema: true,
   });
+  const workerName = `adjutant-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const agenda = new Agenda({
     backend,
     // Unique per process, across hosts: it is what a job's lock records as its holder.
-    name: `adjutant-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    name: workerName,
     processEvery: deps.processEveryMs ?? (embedded ? 250 : 1000),
     defaultLockLifetime: lockLifetime,
     // Embedded: one job at a time, so jobs never starve request-path queries on the single connection.
@@ -198,6 +199,7 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
       await agenda.every(`${Math.max(1, Math.round(intervalMs / 1000))} seconds`, name, {}, { skipImmediate: false });
     },
     async start() {
+      await releaseJobsOfDeadLocalWorkers(pool, workerName, logger);
       await agenda.start();
       running = true;
     },
@@ -216,3 +218,35 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
 
 /** A job that ended in failure with no retry scheduled and nobody holding it. */
 export const DEAD_JOB_CONDITION = `next_run_at IS NULL AND locked_at IS NULL AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)`;
+
+/**
+ * A restarted process would otherwise wait out the lock lifetime of the jobs its previous
+ * incarnation held. Workers on this host can be checked directly: a holder named for this host
+ * whose process is gone (or whose pid is now ours: a restarted container) is dead, so its locks
+ * are released at once. Holders on other hosts are left to lock expiry.
+ */
+async function releaseJobsOfDeadLocalWorkers(pool: pg.Pool, me: string, logger: Logger): Promise<void> {
+  const prefix = `adjutant-${hostname()}-`;
+  const holders = await pool.query<{ holder: string }>(
+    `SELECT DISTINCT last_modified_by AS holder FROM agenda_jobs WHERE locked_at IS NOT NULL AND starts_with(last_modified_by, $1) AND last_modified_by <> $2`,
+    [prefix, me],
+  );
+  const dead = holders.rows
+    .map((row) => row.holder)
+    .filter((holder) => {
+      const pid = Number(holder.slice(prefix.length).split('-')[0]);
+      return Number.isInteger(pid) && (pid === process.pid || !processAlive(pid));
+    });
+  if (dead.length === 0) return;
+  const released = await pool.query(`UPDATE agenda_jobs SET locked_at = NULL WHERE locked_at IS NOT NULL AND last_modified_by = ANY($1::text[])`, [dead]);
+  logger.info({ released: released.rowCount, holders: dead }, 'released the jobs of stopped workers on this host');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
