@@ -67,7 +67,8 @@ describe('job queue', () => {
   it('takes over at once the jobs a stopped process on this host held, instead of waiting out their locks', async () => {
     const deadHolder = `adjutant-${hostname()}-999999-dead00`;
     await database.pool.query(
-      `INSERT INTO agenda_jobs (name, data, next_run_at, locked_at, last_modified_by) VALUES ('test.flaky', $1::jsonb, now(), now(), $2)`,
+      // As agenda leaves a job it was running: locked, its next run cleared when the run started.
+      `INSERT INTO agenda_jobs (name, data, next_run_at, locked_at, last_run_at, last_modified_by) VALUES ('test.flaky', $1::jsonb, NULL, now(), now(), $2)`,
       [JSON.stringify({ item: 'held-by-dead', key: 'held-by-dead' }), deadHolder],
     );
     const restarted = createJobQueue({ pool: database.pool, embedded: false, logger: createLogger({ level: 'silent' }), processEveryMs: 200 });

@@ -238,7 +238,12 @@ async function releaseJobsOfDeadLocalWorkers(pool: pg.Pool, me: string, logger: 
       return Number.isInteger(pid) && (pid === process.pid || !processAlive(pid));
     });
   if (dead.length === 0) return;
-  const released = await pool.query(`UPDATE agenda_jobs SET locked_at = NULL WHERE locked_at IS NOT NULL AND last_modified_by = ANY($1::text[])`, [dead]);
+  // agenda clears next_run_at when a run starts: a job killed mid-run needs one again, or,
+  // unlocked, it would never be picked up.
+  const released = await pool.query(
+    `UPDATE agenda_jobs SET locked_at = NULL, next_run_at = COALESCE(next_run_at, now()) WHERE locked_at IS NOT NULL AND last_modified_by = ANY($1::text[])`,
+    [dead],
+  );
   logger.info({ released: released.rowCount, holders: dead }, 'released the jobs of stopped workers on this host');
 }
 
