@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.ts';
 import { AdjutantError } from '../errors.ts';
 import { Prisma, type Draft } from '../db/generated/client.ts';
@@ -31,13 +32,17 @@ export interface DraftAudit {
 }
 
 export interface DraftStore {
-  /** The first draft for an email; a second call returns the existing one (jobs can run twice). */
-  createFirst(draft: NewDraft): Promise<{ draft: Draft; created: boolean }>;
+  /**
+   * The first draft for an email, with its audit entry; a second call returns the existing one
+   * (jobs can run twice).
+   */
+  createFirst(draft: NewDraft, audit: DraftAudit): Promise<{ draft: Draft; created: boolean }>;
   get(id: string): Promise<Draft | null>;
   latestForEmail(emailId: string): Promise<Draft | null>;
   /** The card is recorded as soon as it is posted, so a retry posts only the missing draft message. */
   setSlackCard(id: string, channel: string, cardTs: string): Promise<void>;
-  setSlackDraft(id: string, draftTs: string): Promise<void>;
+  /** The draft message is posted: its ts and the audit entry, together. */
+  setSlackDraft(id: string, draftTs: string, audit: DraftAudit): Promise<void>;
   /** Record the draft message when none is recorded yet (a click on a message whose ts a crash lost). */
   adoptSlackDraft(id: string, channel: string, draftTs: string): Promise<void>;
   /** Note that posting starts; returns false when an earlier run had already started (and may have posted). */
@@ -97,11 +102,22 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
   const error = (text: string | null) => Prisma.sql`"error" = ${text}`;
 
   return {
-    async createFirst(draft) {
+    async createFirst(draft, audit) {
       const existing = await prisma.draft.findUnique({ where: { emailId_version: { emailId: draft.emailId, version: 1 } } });
       if (existing) return { draft: existing, created: false };
-      const created = await prisma.draft.create({ data: { ...draft, version: 1 } });
-      return { draft: created, created: true };
+      const id = randomUUID();
+      try {
+        const [created] = await prisma.$transaction([
+          prisma.draft.create({ data: { ...draft, id, version: 1 } }),
+          prisma.auditEntry.create({ data: { actor: audit.actor, action: audit.action, entityType: 'draft', entityId: id, data: (audit.data ?? {}) as Prisma.InputJsonObject } }),
+        ]);
+        return { draft: created, created: true };
+      } catch (error) {
+        // A second run of the job got there first: its draft stands.
+        const raced = await prisma.draft.findUnique({ where: { emailId_version: { emailId: draft.emailId, version: 1 } } });
+        if (raced) return { draft: raced, created: false };
+        throw error;
+      }
     },
     get(id) {
       return prisma.draft.findUnique({ where: { id } });
@@ -112,8 +128,11 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     async setSlackCard(id, channel, cardTs) {
       await prisma.draft.update({ where: { id }, data: { slackChannel: channel, slackCardTs: cardTs } });
     },
-    async setSlackDraft(id, draftTs) {
-      await prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } });
+    async setSlackDraft(id, draftTs, audit) {
+      await prisma.$transaction([
+        prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } }),
+        prisma.auditEntry.create({ data: { actor: audit.actor, action: audit.action, entityType: 'draft', entityId: id, data: (audit.data ?? {}) as Prisma.InputJsonObject } }),
+      ]);
     },
     async adoptSlackDraft(id, channel, draftTs) {
       await prisma.draft.updateMany({ where: { id, slackDraftTs: null }, data: { slackDraftTs: draftTs, slackChannel: channel } });

@@ -19,6 +19,8 @@ export interface RememberInput {
   author?: string | null;
   occurredAt?: Date | null;
   emailId?: string | null;
+  /** Who stores it, for the audit entry written with the item. */
+  actor: string;
 }
 
 export interface RememberResult {
@@ -88,6 +90,16 @@ export function createMemoryStore(deps: { prisma: PrismaClient; embedder?: Embed
               ? prisma.$executeRaw`INSERT INTO memory_chunks (id, item_id, position, text, embedding, embedding_model)
                   VALUES (${randomUUID()}::uuid, ${itemId}::uuid, ${position}, ${text}, ${pgvector.toSql(vector)}::vector, ${embedder?.model ?? null})`
               : prisma.$executeRaw`INSERT INTO memory_chunks (id, item_id, position, text) VALUES (${randomUUID()}::uuid, ${itemId}::uuid, ${position}, ${text})`;
+          }),
+          // Written with the item it describes: a crash cannot leave one without the other.
+          prisma.auditEntry.create({
+            data: {
+              actor: input.actor,
+              action: 'memory.stored',
+              entityType: input.emailId ? 'email' : 'memory_item',
+              entityId: input.emailId ?? itemId,
+              data: { itemId, chunks: texts.length, embedded: embeddings !== null, ...(embeddingSkipped ? { embeddingSkipped } : {}) },
+            },
           }),
         ]);
       } catch (error) {

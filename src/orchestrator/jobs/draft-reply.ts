@@ -34,7 +34,7 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       });
       const references = [...target.references];
       if (target.messageId && !references.includes(target.messageId)) references.push(target.messageId);
-      const { draft: stored, created } = await deps.drafts.createFirst({
+      const { draft: stored } = await deps.drafts.createFirst({
         emailId: email.id,
         toAddress: target.address,
         toName: target.name,
@@ -44,10 +44,7 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         references,
         provider: draft.provider,
         model: draft.model,
-      });
-      if (created) {
-        await deps.audit.record({ actor: JOB_DRAFT_REPLY, action: 'draft.created', entityType: 'draft', entityId: stored.id, data: { emailId: email.id, provider: draft.provider, model: draft.model } });
-      }
+      }, { actor: JOB_DRAFT_REPLY, action: 'draft.created', data: { emailId: email.id, provider: draft.provider, model: draft.model } });
       await deps.queue.enqueue(JOB_POST_APPROVAL, stored.id, { draftId: stored.id });
     },
   };

@@ -72,14 +72,13 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
       // The view comes from the stored draft: an approval that raced the crash shows as such.
       const current = (await deps.drafts.get(draft.id)) ?? draft;
       const draftTs = adopted ?? (await poster.postDraft(channel, cardTs, draftView(current))).ts;
-      await deps.drafts.setSlackDraft(draft.id, draftTs);
+      await deps.drafts.setSlackDraft(draft.id, draftTs, { actor: JOB_POST_APPROVAL, action: 'approval.posted', data: { channel, cardTs, draftTs, adopted: adopted !== null } });
       // An adopted message still shows what it showed when posted: someone may have approved
       // (and the reply gone out) meanwhile, and its Approve button must not stay live.
       if (adopted) {
         const latest = (await deps.drafts.get(draft.id)) ?? current;
         if (latest.status !== 'pending') await poster.updateDraft(channel, draftTs, draftView(latest));
       }
-      await deps.audit.record({ actor: JOB_POST_APPROVAL, action: 'approval.posted', entityType: 'draft', entityId: draft.id, data: { channel, cardTs, draftTs, adopted: adopted !== null } });
     },
   };
 }

@@ -27,16 +27,9 @@ export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<type
         author: target.address,
         occurredAt: target.sentAt ?? email.receivedAt,
         emailId: email.id,
+        actor: JOB_REMEMBER_EMAIL,
       });
-      if (result.created) {
-        await deps.audit.record({
-          actor: JOB_REMEMBER_EMAIL,
-          action: 'memory.stored',
-          entityType: 'email',
-          entityId: email.id,
-          data: { itemId: result.itemId, chunks: result.chunks, embedded: result.embedded, ...(result.embeddingSkipped ? { embeddingSkipped: result.embeddingSkipped } : {}) },
-        });
-      }
+      if (!result.created) deps.logger.info({ emailId: email.id, itemId: result.itemId }, 'already remembered');
       if (draft === false) return;
       // Until triage exists (a later issue), drafts are made for what a teammate asked for: forwards.
       if (email.isForward && target.address) {
