@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { loadConfig } from '../src/config.ts';
 import { startService } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
 import { startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
+import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -14,18 +14,14 @@ import { waitUntil } from './support/wait.ts';
  * `adjutant ingest` loads history: an mbox (with mboxrd quoting), a Maildir and .eml files, each
  * message stored once, remembered, and never drafted or posted, even a teammate's forward.
  */
-const CLI = new URL('../bin/adjutant.mjs', import.meta.url).pathname;
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/email/${name}`, import.meta.url), 'utf8');
 const message = (id: string, subject: string, body: string) =>
   `From: Dana Client <dana@client.example>\r\nTo: ops@team.example\r\nSubject: ${subject}\r\nMessage-ID: <${id}@client.example>\r\nDate: Mon, 6 Jan 2025 10:00:00 +0000\r\n\r\n${body}\r\n`;
 
-function run(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, cwd: '/tmp' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+async function run(args: string[], env: Record<string, string>) {
+  const proc = runCli(args, env);
+  const code = await proc.exited;
+  return { code, ...proc.output() };
 }
 
 describe('adjutant ingest', () => {

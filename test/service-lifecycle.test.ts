@@ -1,27 +1,16 @@
-import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { waitUntil } from './support/wait.ts';
 
-const CLI = new URL('../bin/adjutant.mjs', import.meta.url).pathname;
 
-function run(args: string[], env: Record<string, string>) {
-  // A clean environment: only what the test sets, so a developer's .env or shell cannot leak in.
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, cwd: '/tmp' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
 
 describe('the adjutant command', () => {
   let directory: TestDatabase;
   afterAll(async () => directory?.drop());
 
   it('stops start-up on a malformed value, naming the variable and the expected form', async () => {
-    const proc = run(['start'], { PORT: 'eighty', SLACK_APPROVALS_CHANNEL: '#ops' });
+    const proc = runCli(['start'], { PORT: 'eighty', SLACK_APPROVALS_CHANNEL: '#ops' });
     expect(await proc.exited).toBe(2);
     const { stderr } = proc.output();
     expect(stderr).toContain('PORT: expected a port number');
@@ -30,7 +19,7 @@ describe('the adjutant command', () => {
 
   it('starts with nothing configured, reports each part on /healthz, and stops cleanly on SIGTERM', async () => {
     directory = await createTestDatabase('pglite');
-    const proc = run(['start'], { DATA_DIR: directory.dataDir, PORT: '0', LOG_LEVEL: 'info' });
+    const proc = runCli(['start'], { DATA_DIR: directory.dataDir, PORT: '0', LOG_LEVEL: 'info' });
     const port = await waitUntil('the HTTP server to listen', () => /"port":(\d+),"msg":"HTTP server listening"/.exec(proc.output().stdout)?.[1], 60_000);
     await waitUntil('start-up to finish', () => proc.output().stdout.includes('Adjutant is running'), 30_000);
 

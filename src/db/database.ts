@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { AdjutantError } from '../errors.ts';
+import { isProcessAlive } from '../process-alive.ts';
 import { PrismaClient } from './generated/client.ts';
 
 export type { PrismaClient } from './generated/client.ts';
@@ -105,7 +106,7 @@ function lockDataDirectory(directory: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && isProcessAlive(holder)) {
         throw new AdjutantError('DB_UNAVAILABLE', `The embedded database in ${directory} is in use by another Adjutant process (pid ${holder}). Stop it first, or set DATABASE_URL to share a PostgreSQL server between processes.`);
       }
       rmSync(lockFile, { force: true });
@@ -114,14 +115,6 @@ function lockDataDirectory(directory: string): () => void {
   throw new AdjutantError('DB_UNAVAILABLE', `Could not lock the embedded database in ${directory}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The URL without its password, for messages. */
 export function describeUrl(url: string): string {

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { z } from 'zod';
 import { AdjutantError, errorMessage, isRetryable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { isProcessAlive } from '../process-alive.ts';
 
 export interface JobContext {
   /** 1 on the first run, 2 on the first retry… */
@@ -235,7 +236,7 @@ async function releaseJobsOfDeadLocalWorkers(pool: pg.Pool, me: string, logger: 
     .map((row) => row.holder)
     .filter((holder) => {
       const pid = Number(holder.slice(prefix.length).split('-')[0]);
-      return Number.isInteger(pid) && (pid === process.pid || !processAlive(pid));
+      return Number.isInteger(pid) && (pid === process.pid || !isProcessAlive(pid));
     });
   if (dead.length === 0) return;
   // agenda clears next_run_at when a run starts: a job killed mid-run needs one again, or,
@@ -245,13 +246,4 @@ async function releaseJobsOfDeadLocalWorkers(pool: pg.Pool, me: string, logger: 
     [dead],
   );
   logger.info({ released: released.rowCount, holders: dead }, 'released the jobs of stopped workers on this host');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -26,12 +26,7 @@ export function createImapClient(options: ImapOptions, port: number, timings: Co
   // Sizes are checked before fetching; this also stops a server that lies about them.
   const largestLiteral = Math.max(limits.maxMessageBytes, limits.keepRawBytes) + 1024 * 1024;
   return new ImapFlow({
-    host: options.host,
-    port,
-    secure: options.tls,
-    doSTARTTLS: options.tls ? undefined : false,
-    auth: { user: options.user, pass: options.password },
-    logger: false,
+    ...imapLogin(options, port),
     // IDLE a quarter second after our last command (imapflow's default is 15 s): mail that arrives
     // right after a sync is seen at once rather than when IDLE starts.
     autoIdleDelay: 250,
@@ -41,8 +36,21 @@ export function createImapClient(options: ImapOptions, port: number, timings: Co
     connectionTimeout: timings.commandTimeoutMs,
     maxLiteralSize: largestLiteral,
     maxResponseSize: 2 * largestLiteral,
-    ...(options.tlsOptions ? { tls: options.tlsOptions } : {}),
   } as ConstructorParameters<typeof ImapFlow>[0]);
+}
+
+/** Where and how to log in, the same for every connection to the mailbox's server. */
+export function imapLogin(options: Pick<ImapOptions, 'host' | 'user' | 'password' | 'tls' | 'tlsOptions'>, port: number) {
+  return {
+    host: options.host,
+    port,
+    secure: options.tls,
+    // IMAP_TLS=false means plain: imapflow would otherwise upgrade with STARTTLS when offered.
+    doSTARTTLS: options.tls ? undefined : false,
+    auth: { user: options.user, pass: options.password },
+    logger: false as const,
+    ...(options.tlsOptions ? { tls: options.tlsOptions } : {}),
+  };
 }
 
 /** An IMAP failure in words that point at the setting to fix. */

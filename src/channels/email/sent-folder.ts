@@ -1,5 +1,6 @@
 import { ImapFlow } from 'imapflow';
 import { AdjutantError, errorMessage } from '../../errors.ts';
+import { imapLogin } from './imap-connection.ts';
 
 /** Where a copy of each sent reply goes, so the team's own mail client shows it. */
 export interface SentFolder {
@@ -25,15 +26,7 @@ export function createSentFolder(options: SentFolderOptions): SentFolder {
   const port = options.port ?? (options.tls ? 993 : 143);
   return {
     async append(raw) {
-      const client = new ImapFlow({
-        host: options.host,
-        port,
-        secure: options.tls,
-        doSTARTTLS: options.tls ? undefined : false,
-        auth: { user: options.user, pass: options.password },
-        logger: false,
-        ...(options.tlsOptions ? { tls: options.tlsOptions } : {}),
-      } as ConstructorParameters<typeof ImapFlow>[0]);
+      const client = new ImapFlow(imapLogin(options, port) as ConstructorParameters<typeof ImapFlow>[0]);
       client.on('error', () => undefined);
       try {
         await client.connect();
