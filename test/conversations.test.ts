@@ -30,7 +30,8 @@ describe('conversations', () => {
     const parsed = await parseEmail(raw);
     const sender = verifySender(parsed, { teamDomains: TEAM });
     const forward = sender.teammate ? await extractForward(parsed, TEAM) : null;
-    return (await emails.save({ raw, parsed, sender, forward, mailbox: 'test', uid: null })).email;
+    const { id } = await emails.save({ raw, parsed, sender, forward, mailbox: 'test', uid: null });
+    return emails.require(id);
   }
 
   it('threads replies by their headers, by subject and counterparty when headers are gone, and a forward by its original', async () => {

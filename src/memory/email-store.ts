@@ -1,12 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { ForwardedEmail } from '../channels/email/forward.ts';
 import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts';
 import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
 import type { SenderVerification } from '../channels/email/sender-authentication.ts';
-import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.ts';
 import { resolveConversation, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
-import { Prisma } from '../db/generated/client.ts';
+import type { Prisma } from '../db/generated/client.ts';
 import type { Email as EmailRow } from '../db/generated/client.ts';
 
 /** A stored email as the pipeline reads it: the raw source stays in the database. */
@@ -24,14 +24,18 @@ export interface IncomingEmail {
 }
 
 export interface EmailStore {
-  /** Store once per Message-ID. `created` is false when it was already there (IMAP re-delivery, a second replica). */
-  save(incoming: IncomingEmail): Promise<{ email: Email; created: boolean }>;
+  /**
+   * Store once per Message-ID, with its email.received audit entry. `created` is false when it
+   * was already there (IMAP re-delivery, a second replica). `messageId` is the one stored (a
+   * derived one for a missing or oversized header).
+   */
+  save(incoming: IncomingEmail): Promise<{ id: string; messageId: string; created: boolean }>;
   get(id: string): Promise<Email | null>;
   /** For jobs: an id in job data that no longer resolves is not worth retrying. */
   require(id: string): Promise<Email>;
 }
 
-/** Prisma for the rows; the pg pool for the conversation lookup on the hot path. */
+/** Prisma for reading; the pg pool for the writes and lookups on the ingest path, which run for every message. */
 export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'pool'>): EmailStore {
   return {
     async save({ raw, parsed, sender, forward: found, mailbox, uid }) {
@@ -51,62 +55,61 @@ export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'po
       });
       // Everything below reaches PostgreSQL: no NUL anywhere, ids and lists bounded (safe-text.ts).
       // parseEmail already guarantees this for its own fields; forwards are recovered from free text.
-      const id = randomUUID();
-      try {
-        const [email] = await prisma.$transaction([
-          prisma.email.create({
-            omit: { raw: true },
-            data: {
-            id,
-            messageId,
-            mailbox: withoutNul(mailbox),
-            uid,
-            fromAddress: withoutNulOrNull(parsed.from?.address),
-            fromName: withoutNul(parsed.from?.name ?? '') || null,
-            toAddresses: addresses(parsed.to),
-            subject: withoutNul(parsed.subject),
-            sentAt: parsed.date,
-            text: withoutNul(parsed.text),
-            inReplyTo,
-            references,
-            raw: new Uint8Array(raw),
-            senderVerified: sender.verified,
-            senderVerification: withoutNul(sender.description),
-            claimedTeammate: sender.claimedTeammate ? withoutNulOrNull(parsed.from?.address) : null,
-            isForward: forward !== null,
-            forwardedBy: withoutNulOrNull(forward?.forwardedBy.address),
-            instruction: withoutNulOrNull(forward?.note),
-            originalFrom: withoutNulOrNull(original?.from?.address),
-            originalFromName: withoutNul(original?.from?.name ?? '') || null,
-            originalFromMissing: forward !== null && !original?.from,
-            originalSubject: withoutNulOrNull(original?.subject),
-            originalSentAt: original?.date ?? null,
-            originalMessageId,
-            originalReferences,
-            conversationId,
-            threadSubject: threadSubject(subject),
-            originalText: withoutNulOrNull(original?.body),
-            },
-          }),
-          // Written with the row it describes (the audit log never misses a stored email).
-          prisma.auditEntry.create({
-            data: {
-              actor: 'imap-watcher',
-              action: 'email.received',
-              entityType: 'email',
-              entityId: id,
-              data: receivedAudit({ messageId, uid, from: withoutNulOrNull(parsed.from?.address), sender, forward }),
-            },
-          }),
-        ]);
-        return { email, created: true };
-      } catch (error) {
-        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-          const email = await prisma.email.findUnique({ where: { messageId }, omit: { raw: true } });
-          if (email) return { email, created: false };
-        }
-        throw error;
-      }
+      const row: Record<string, unknown> = {
+        id: randomUUID(),
+        message_id: messageId,
+        mailbox: withoutNul(mailbox),
+        uid,
+        from_address: withoutNulOrNull(parsed.from?.address),
+        from_name: withoutNul(parsed.from?.name ?? '') || null,
+        to_addresses: addresses(parsed.to),
+        subject: withoutNul(parsed.subject),
+        sent_at: parsed.date,
+        text: withoutNul(parsed.text),
+        in_reply_to: inReplyTo,
+        references,
+        raw,
+        sender_verified: sender.verified,
+        sender_verification: withoutNul(sender.description),
+        claimed_teammate: sender.claimedTeammate ? withoutNulOrNull(parsed.from?.address) : null,
+        is_forward: forward !== null,
+        forwarded_by: withoutNulOrNull(forward?.forwardedBy.address),
+        instruction: withoutNulOrNull(forward?.note),
+        original_from: withoutNulOrNull(original?.from?.address),
+        original_from_name: withoutNul(original?.from?.name ?? '') || null,
+        original_from_missing: forward !== null && !original?.from,
+        original_subject: withoutNulOrNull(original?.subject),
+        original_sent_at: original?.date ?? null,
+        original_message_id: originalMessageId,
+        original_references: originalReferences,
+        original_text: withoutNulOrNull(original?.body),
+        conversation_id: conversationId,
+        thread_subject: threadSubject(subject),
+      };
+      const columns = Object.keys(row);
+      const audit = receivedAudit({ messageId, uid, from: withoutNulOrNull(parsed.from?.address), sender, forward });
+      // One statement, on the pg pool: the row, and its audit entry only if the row is new (the
+      // audit log never misses a stored email). This runs for every message the watcher sees;
+      // through Prisma the same two inserts cost about three times as long.
+      const inserted = await pool.query<{ id: string }>(
+        `WITH inserted AS (
+           INSERT INTO emails (${columns.map((column) => `"${column}"`).join(', ')})
+           VALUES (${columns.map((_, index) => `$${index + 1}`).join(', ')})
+           ON CONFLICT (message_id) DO NOTHING
+           RETURNING id
+         ), logged AS (
+           INSERT INTO audit_log (actor, action, entity_type, entity_id, data)
+           SELECT 'imap-watcher', 'email.received', 'email', id::text, $${columns.length + 1}::jsonb FROM inserted
+         )
+         SELECT id::text FROM inserted`,
+        [...Object.values(row), JSON.stringify(audit)],
+      );
+      const created = inserted.rows[0];
+      if (created) return { id: created.id, messageId, created: true };
+      const existing = await pool.query<{ id: string }>('SELECT id::text FROM emails WHERE message_id = $1', [messageId]);
+      const stored = existing.rows[0];
+      if (!stored) throw new AdjutantError('CONFLICT', `email ${messageId} was neither stored nor found`);
+      return { id: stored.id, messageId, created: false };
     },
     get(id) {
       return prisma.email.findUnique({ where: { id }, omit: { raw: true } });
