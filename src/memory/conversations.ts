@@ -30,27 +30,33 @@ export function threadSubject(subject: string): string {
  * recent email with the same subject and counterparty, else a new one.
  */
 export async function resolveConversation(pool: Pick<pg.Pool, 'query'>, clues: ThreadClues): Promise<string> {
-  const ids = [...new Set(clues.messageIds.filter((id) => id.length > 0))];
+  const values: unknown[] = [];
+  const lookup = conversationLookup(clues, (value) => `$${values.push(value)}`);
+  const result = await pool.query<{ conversation_id: string | null }>(`SELECT ${lookup}::text AS conversation_id`, values);
+  return result.rows[0]?.conversation_id ?? randomUUID();
+}
+
+/**
+ * The conversation lookup as a scalar subquery (null when nothing matches), for a statement that
+ * also stores the email: the three ways in, best first. `param` binds a value and names it.
+ */
+export function conversationLookup(clues: ThreadClues, param: (value: unknown) => string): string {
+  const ids = param([...new Set(clues.messageIds.filter((id) => id.length > 0))]);
   const subject = threadSubject(clues.subject);
   const since = new Date(clues.at.getTime() - SUBJECT_MATCH_DAYS * 24 * 60 * 60 * 1000);
-  // One round trip for the three ways in, best first. It runs for every incoming email, so it
-  // goes through the pg pool: Prisma's raw queries cost about a millisecond more each here.
-  const result = await pool.query<{ conversation_id: string }>(
-    `SELECT conversation_id::text FROM (
-       (SELECT 1 AS rank, conversation_id, received_at AS at FROM emails
-         WHERE conversation_id IS NOT NULL AND (message_id = ANY($1::text[]) OR original_message_id = ANY($1::text[]))
+  const counterparty = param(clues.counterparty);
+  return `(SELECT conversation_id FROM (
+       (SELECT 1 AS rank, conversation_id FROM emails
+         WHERE conversation_id IS NOT NULL AND (message_id = ANY(${ids}::text[]) OR original_message_id = ANY(${ids}::text[]))
          ORDER BY received_at DESC LIMIT 1)
        UNION ALL
-       (SELECT 2, e.conversation_id, d.created_at FROM drafts d JOIN emails e ON e.id = d.email_id
-         WHERE e.conversation_id IS NOT NULL AND d.sent_message_id = ANY($1::text[])
+       (SELECT 2, e.conversation_id FROM drafts d JOIN emails e ON e.id = d.email_id
+         WHERE e.conversation_id IS NOT NULL AND d.sent_message_id = ANY(${ids}::text[])
          LIMIT 1)
        UNION ALL
-       (SELECT 3, conversation_id, received_at FROM emails
-         WHERE $2 AND conversation_id IS NOT NULL AND thread_subject = $3 AND received_at >= $4
-           AND (from_address = $5 OR original_from = $5)
+       (SELECT 3, conversation_id FROM emails
+         WHERE ${param(subject !== '' && clues.counterparty !== null)} AND conversation_id IS NOT NULL AND thread_subject = ${param(subject)}
+           AND received_at >= ${param(since)} AND (from_address = ${counterparty} OR original_from = ${counterparty})
          ORDER BY received_at DESC LIMIT 1)
-     ) AS found ORDER BY rank LIMIT 1`,
-    [ids, subject !== '' && clues.counterparty !== null, subject, since, clues.counterparty],
-  );
-  return result.rows[0]?.conversation_id ?? randomUUID();
+     ) AS found ORDER BY rank LIMIT 1)`;
 }

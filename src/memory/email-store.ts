@@ -4,7 +4,8 @@ import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts
 import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
 import type { SenderVerification } from '../channels/email/sender-authentication.ts';
 import type { Database } from '../db/database.ts';
-import { resolveConversation, threadSubject } from './conversations.ts';
+import { jobInsert } from '../db/job-insert.ts';
+import { conversationLookup, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import type { Prisma } from '../db/generated/client.ts';
 import type { Email as EmailRow } from '../db/generated/client.ts';
@@ -23,22 +24,25 @@ export interface IncomingEmail {
   uid: number | null;
 }
 
+/** The job to start for a newly stored email, created in the same commit (given the email's id). */
+export type FollowUp = (emailId: string) => { name: string; key: string; data: Record<string, unknown> };
+
 export interface EmailStore {
   /**
    * Store once per Message-ID, with its email.received audit entry. `created` is false when it
    * was already there (IMAP re-delivery, a second replica). `messageId` is the one stored (a
    * derived one for a missing or oversized header).
    */
-  save(incoming: IncomingEmail): Promise<{ id: string; messageId: string; created: boolean }>;
+  save(incoming: IncomingEmail, followUp?: FollowUp): Promise<{ id: string; messageId: string; created: boolean }>;
   get(id: string): Promise<Email | null>;
   /** For jobs: an id in job data that no longer resolves is not worth retrying. */
   require(id: string): Promise<Email>;
 }
 
 /** Prisma for reading; the pg pool for the writes and lookups on the ingest path, which run for every message. */
-export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'pool'>): EmailStore {
+export function createEmailStore({ prisma, pool, kind }: Pick<Database, 'prisma' | 'pool' | 'kind'>): EmailStore {
   return {
-    async save({ raw, parsed, sender, forward: found, mailbox, uid }) {
+    async save({ raw, parsed, sender, forward: found, mailbox, uid }, followUp) {
       const forward = sender.teammate ? found : null;
       const original = forward?.original;
       const messageId = storableMessageId(parsed.messageId);
@@ -47,12 +51,18 @@ export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'po
       const originalMessageId = original?.messageId ? usableMessageId(withoutNul(original.messageId)) : null;
       const originalReferences = boundedReferences(original?.references ?? []);
       const subject = withoutNul(original?.subject ?? parsed.subject);
-      const conversationId = await resolveConversation(pool, {
-        messageIds: [...(inReplyTo ? [inReplyTo] : []), ...references, ...(originalMessageId ? [originalMessageId] : []), ...originalReferences],
-        subject,
-        counterparty: withoutNulOrNull(original?.from?.address ?? (forward ? null : parsed.from?.address)),
-        at: new Date(),
-      });
+      const values: unknown[] = [];
+      const param = (value: unknown) => `$${values.push(value)}`;
+      // The conversation is looked up inside the insert (null: a new one, id below).
+      const conversation = conversationLookup(
+        {
+          messageIds: [...(inReplyTo ? [inReplyTo] : []), ...references, ...(originalMessageId ? [originalMessageId] : []), ...originalReferences],
+          subject,
+          counterparty: withoutNulOrNull(original?.from?.address ?? (forward ? null : parsed.from?.address)),
+          at: new Date(),
+        },
+        param,
+      );
       // Everything below reaches PostgreSQL: no NUL anywhere, ids and lists bounded (safe-text.ts).
       // parseEmail already guarantees this for its own fields; forwards are recovered from free text.
       const row: Record<string, unknown> = {
@@ -83,29 +93,32 @@ export function createEmailStore({ prisma, pool }: Pick<Database, 'prisma' | 'po
         original_message_id: originalMessageId,
         original_references: originalReferences,
         original_text: withoutNulOrNull(original?.body),
-        conversation_id: conversationId,
         thread_subject: threadSubject(subject),
       };
+      const id = String(row.id);
       const columns = Object.keys(row);
-      const audit = receivedAudit({ messageId, uid, from: withoutNulOrNull(parsed.from?.address), sender, forward });
-      // One statement, on the pg pool: the row, and its audit entry only if the row is new (the
-      // audit log never misses a stored email). This runs for every message the watcher sees;
-      // through Prisma the same two inserts cost about three times as long.
-      const inserted = await pool.query<{ id: string }>(
+      const placeholders = columns.map((column) => param(row[column]));
+      const audit = param(JSON.stringify(receivedAudit({ messageId, uid, from: withoutNulOrNull(parsed.from?.address), sender, forward })));
+      const job = followUp ? jobInsert(followUp(id), { source: 'inserted', embedded: kind === 'pglite', param }) : null;
+      // One statement on the pg pool, one commit: the row; its audit entry and its first job only
+      // if the row is new (the audit log never misses a stored email, and no stored email waits
+      // for a job that a crash kept from being enqueued). This runs for every message the
+      // watcher sees; through Prisma the same inserts cost about three times as long.
+      const inserted = await pool.query<{ id: string | null }>(
         `WITH inserted AS (
-           INSERT INTO emails (${columns.map((column) => `"${column}"`).join(', ')})
-           VALUES (${columns.map((_, index) => `$${index + 1}`).join(', ')})
+           INSERT INTO emails (${columns.map((column) => `"${column}"`).join(', ')}, conversation_id)
+           VALUES (${placeholders.join(', ')}, COALESCE(${conversation}, ${param(id)}::uuid))
            ON CONFLICT (message_id) DO NOTHING
            RETURNING id
          ), logged AS (
            INSERT INTO audit_log (actor, action, entity_type, entity_id, data)
-           SELECT 'imap-watcher', 'email.received', 'email', id::text, $${columns.length + 1}::jsonb FROM inserted
-         )
-         SELECT id::text FROM inserted`,
-        [...Object.values(row), JSON.stringify(audit)],
+           SELECT 'imap-watcher', 'email.received', 'email', id::text, ${audit}::jsonb FROM inserted
+         )${job ? `, ${job.cte}` : ''}
+         SELECT (SELECT id::text FROM inserted) AS id${job ? `, ${job.created} AS jobs` : ''}`,
+        values,
       );
-      const created = inserted.rows[0];
-      if (created) return { id: created.id, messageId, created: true };
+      const created = inserted.rows[0]?.id;
+      if (created) return { id: created, messageId, created: true };
       const existing = await pool.query<{ id: string }>('SELECT id::text FROM emails WHERE message_id = $1', [messageId]);
       const stored = existing.rows[0];
       if (!stored) throw new AdjutantError('CONFLICT', `email ${messageId} was neither stored nor found`);

@@ -42,10 +42,13 @@ export function createEmailIngest(
       deps.logger.info({ messageId: parsed.messageId, from: parsed.from?.address, verification: sender.description }, 'sender claims a team domain but is not verified: handled as outside mail');
     }
     // The store writes the email.received audit entry in the same transaction as the row.
-    const email = await deps.emails.save({ raw, parsed, sender, forward, mailbox, uid });
-    if (!email.created) deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
-    // Enqueued even when the email existed: a crash between store and enqueue must not strand it.
-    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id, ...(options.historical ? { draft: false } : {}) });
-    return { emailId: email.id, created: email.created };
+    const remember = { ...(options.historical ? { draft: false } : {}) };
+    // A new email's remember job is created in the same commit as the row.
+    const email = await deps.emails.save({ raw, parsed, sender, forward, mailbox, uid }, (emailId) => ({ name: JOB_REMEMBER_EMAIL, key: emailId, data: { emailId, ...remember } }));
+    if (email.created) return { emailId: email.id, created: true };
+    deps.logger.info({ messageId: email.messageId, uid }, 'message already stored; not processing twice');
+    // Seen before: its job exists, unless it gave up during an outage; asking again revives it.
+    await deps.queue.enqueue(JOB_REMEMBER_EMAIL, email.id, { emailId: email.id, ...remember });
+    return { emailId: email.id, created: false };
   };
 }

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { AdjutantError, errorMessage, isRetryable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isProcessAlive } from '../process-alive.ts';
+import { jobInsert } from '../db/job-insert.ts';
 
 export interface JobContext {
   /** 1 on the first run, 2 on the first retry… */
@@ -138,17 +139,10 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
         // close in time, a no-op instead of a duplicate job (and no error: on PGlite an error
         // would cost the shared connection). With notifications on, workers are woken the way
         // agenda's PostgreSQL backend wakes them (its NOTIFY payload), so they need not poll.
-        const inserted = await pool.query<{ id: string }>(
-          `WITH job AS (
-             INSERT INTO agenda_jobs (name, data, next_run_at, priority, type)
-             VALUES ($1, $2::jsonb, now(), 0, 'normal')
-             ON CONFLICT (name, (data->>'key')) WHERE data ? 'key' DO NOTHING
-             RETURNING id, name, next_run_at
-           )
-           SELECT id::text${embedded ? '' : `, pg_notify('agenda_jobs', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`} FROM job`,
-          [name, JSON.stringify({ ...data, key })],
-        );
-        if ((inserted.rowCount ?? 0) > 0) return true;
+        const values: unknown[] = [];
+        const job = jobInsert({ name, key, data }, { source: null, embedded, param: (value) => `$${values.push(value)}` });
+        const inserted = await pool.query<{ created: number }>(`WITH ${job.cte} SELECT ${job.created} AS created`, values);
+        if (Number(inserted.rows[0]?.created ?? 0) > 0) return true;
       } catch (error) {
         throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
       }
