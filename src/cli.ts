@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from './config.ts';
-import { createDatabase } from './db/database.ts';
-import { applyMigrations } from './db/migrate.ts';
+import { createDatabase, type Database } from './db/database.ts';
+import { applyMigrations, type MigrationReport } from './db/migrate.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
 import { AdjutantError, errorMessage } from './errors.ts';
 import { startService } from './main.ts';
@@ -11,7 +11,7 @@ import { createAuditLog } from './memory/audit.ts';
 import { createEmailStore } from './memory/email-store.ts';
 import { importHistory } from './orchestrator/import-history.ts';
 import { createEmailIngest } from './orchestrator/ingest-email.ts';
-import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
+import { createJobQueue } from './orchestrator/job-queue.ts';
 
 const USAGE = `Usage: adjutant <command>
 
@@ -81,16 +81,23 @@ async function start(config: Config): Promise<number> {
   return 0;
 }
 
-async function status(config: Config): Promise<number> {
+/** Open the configured database, bring it up to date, run, and close it whatever happens. */
+async function withDatabase(config: Config, run: (database: Database, migrations: MigrationReport) => Promise<number>, onApply?: (name: string) => void): Promise<number> {
   const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
   try {
-    await applyMigrations(database.pool);
-    const report = await readStatus(database);
-    console.log(formatStatus(report));
-    return statusExitCode(report);
+    const migrations = await applyMigrations(database.pool, onApply ? { onApply } : {});
+    return await run(database, migrations);
   } finally {
     await database.close();
   }
+}
+
+function status(config: Config): Promise<number> {
+  return withDatabase(config, async (database) => {
+    const report = await readStatus(database);
+    console.log(formatStatus(report));
+    return statusExitCode(report);
+  });
 }
 
 async function ingestHistory(config: Config, paths: string[]): Promise<number> {
@@ -98,38 +105,36 @@ async function ingestHistory(config: Config, paths: string[]): Promise<number> {
     console.error('Usage: adjutant ingest <mbox file | Maildir | .eml files or folder>…');
     return 2;
   }
-  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
-  const logger = createLogger({ level: 'warn' });
-  let queue: JobQueue | null = null;
-  try {
-    await applyMigrations(database.pool);
+  return withDatabase(config, async (database) => {
+    const logger = createLogger({ level: 'warn' });
     // After the migrations: agenda's backend creates its table on connect if it is missing.
-    queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
-    const total = await countArchive(paths);
-    const ingest = createEmailIngest({ emails: createEmailStore(database), audit: createAuditLog(database.prisma), queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
-    const started = Date.now();
-    let shown = 0;
-    const result = await importHistory(
-      paths,
-      (raw, origin) => ingest(raw, null, `import:${origin}`, { historical: true }),
-      (progress) => {
-        // A progress line on stderr, redrawn at most ten times a second.
-        if (Date.now() - shown < 100 && progress.seen < total) return;
-        shown = Date.now();
-        process.stderr.write(`\r${progressBar(progress.seen, total)} ${progress.seen}/${total}  stored ${progress.stored}, already there ${progress.skipped}, failed ${progress.failed}`);
-      },
-    );
-    process.stderr.write('\n');
-    const seconds = (Date.now() - started) / 1000;
-    console.log(`Read ${result.seen} message(s) in ${seconds.toFixed(1)} s: ${result.stored} stored, ${result.skipped} already there, ${result.failed} failed.`);
-    for (const failure of result.failures.slice(0, 20)) console.log(`  failed: ${failure.origin}: ${failure.reason}`);
-    if (result.failures.length > 20) console.log(`  … and ${result.failures.length - 20} more (see the audit log)`);
-    if (result.stored > 0) console.log('They are remembered by the service: start it (npm start) if it is not running. No drafts are made for old mail.');
-    return result.failed > 0 ? 1 : 0;
-  } finally {
-    await queue?.stop(0);
-    await database.close();
-  }
+    const queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
+    try {
+      const total = await countArchive(paths);
+      const ingest = createEmailIngest({ emails: createEmailStore(database), audit: createAuditLog(database.prisma), queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
+      const started = Date.now();
+      let shown = 0;
+      const result = await importHistory(
+        paths,
+        (raw, origin) => ingest(raw, null, `import:${origin}`, { historical: true }),
+        (progress) => {
+          // A progress line on stderr, redrawn at most ten times a second.
+          if (Date.now() - shown < 100 && progress.seen < total) return;
+          shown = Date.now();
+          process.stderr.write(`\r${progressBar(progress.seen, total)} ${progress.seen}/${total}  stored ${progress.stored}, already there ${progress.skipped}, failed ${progress.failed}`);
+        },
+      );
+      process.stderr.write('\n');
+      const seconds = (Date.now() - started) / 1000;
+      console.log(`Read ${result.seen} message(s) in ${seconds.toFixed(1)} s: ${result.stored} stored, ${result.skipped} already there, ${result.failed} failed.`);
+      for (const failure of result.failures.slice(0, 20)) console.log(`  failed: ${failure.origin}: ${failure.reason}`);
+      if (result.failures.length > 20) console.log(`  … and ${result.failures.length - 20} more (see the audit log)`);
+      if (result.stored > 0) console.log('They are remembered by the service: start it (npm start) if it is not running. No drafts are made for old mail.');
+      return result.failed > 0 ? 1 : 0;
+    } finally {
+      await queue.stop(0);
+    }
+  });
 }
 
 function progressBar(done: number, total: number): string {
@@ -138,15 +143,15 @@ function progressBar(done: number, total: number): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
-async function migrate(config: Config): Promise<number> {
-  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
-  try {
-    const report = await applyMigrations(database.pool, { onApply: (name) => console.log(`applying ${name}`) });
-    console.log(report.applied.length === 0 ? `Database is up to date (${report.alreadyApplied.length} migrations).` : `Applied ${report.applied.length} migration(s).`);
-    return 0;
-  } finally {
-    await database.close();
-  }
+function migrate(config: Config): Promise<number> {
+  return withDatabase(
+    config,
+    async (_database, report) => {
+      console.log(report.applied.length === 0 ? `Database is up to date (${report.alreadyApplied.length} migrations).` : `Applied ${report.applied.length} migration(s).`);
+      return 0;
+    },
+    (name) => console.log(`applying ${name}`),
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -120,10 +120,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
       cleanup.push(() => sender.close());
     }
 
-    const sentFolder: SentFolder | null =
+    // The watched account: the watcher reads its mailbox, and sent replies are filed in its Sent folder.
+    const imapAccount =
       parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD
-        ? createSentFolder({ host: config.IMAP_HOST, user: config.IMAP_USER, password: config.IMAP_PASSWORD, tls: config.IMAP_TLS, ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}) })
+        ? { host: config.IMAP_HOST, user: config.IMAP_USER, password: config.IMAP_PASSWORD, tls: config.IMAP_TLS, ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}) }
         : null;
+    const sentFolder: SentFolder | null = imapAccount ? createSentFolder(imapAccount) : null;
 
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
     const mailFrom = config.MAIL_FROM ?? '';
@@ -169,16 +171,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
 
     const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
     let watcher: MailboxWatcher | null = null;
-    if (parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD) {
+    if (imapAccount) {
       watcher = createImapWatcher({
-        options: {
-          host: config.IMAP_HOST,
-          user: config.IMAP_USER,
-          password: config.IMAP_PASSWORD,
-          tls: config.IMAP_TLS,
-          mailbox: config.IMAP_MAILBOX,
-          ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}),
-        },
+        options: { ...imapAccount, mailbox: config.IMAP_MAILBOX },
         state: createMailboxStateStore(prisma),
         failures: createMailboxFailureStore(prisma),
         locks: createAdvisoryLocks(database.pool, database.kind === 'pglite'),

@@ -1,5 +1,6 @@
 import type { Database } from './db/database.ts';
-import { DEAD_JOB_CONDITION, type DeadJob } from './orchestrator/job-queue.ts';
+import { readDeadJobs, type DeadJob } from './db/job-table.ts';
+import { createDraftStore } from './memory/draft-store.ts';
 
 /** What needs a person's attention, read from the database (the service need not be running). */
 export interface StatusReport {
@@ -15,7 +16,7 @@ const STRANDED_AFTER_MS = 60_000;
 
 export async function readStatus(database: Database, now = new Date()): Promise<StatusReport> {
   const { prisma, pool } = database;
-  const groups = await prisma.draft.groupBy({ by: ['status'], _count: { _all: true } });
+  const drafts = await createDraftStore(prisma).countByStatus();
   const stranded = new Date(now.getTime() - STRANDED_AFTER_MS);
   const attention = await prisma.draft.findMany({
     where: {
@@ -24,15 +25,11 @@ export async function readStatus(database: Database, now = new Date()): Promise<
     orderBy: { updatedAt: 'asc' },
     take: 50,
   });
-  const dead = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null }>(
-    `SELECT id::text, name, data->>'key' AS key, failed_at, fail_count, fail_reason FROM agenda_jobs
-     WHERE ${DEAD_JOB_CONDITION} ORDER BY failed_at ASC LIMIT 50`,
-  );
   const mailboxes = await prisma.mailboxState.findMany({ orderBy: { mailbox: 'asc' } });
   return {
-    drafts: Object.fromEntries(groups.map((group) => [group.status, group._count._all])),
+    drafts,
     attention: attention.map((draft) => ({ id: draft.id, status: draft.status, to: draft.toAddress, subject: draft.subject, since: draft.updatedAt, error: draft.error })),
-    deadJobs: dead.rows.map((row) => ({ id: row.id, name: row.name, key: row.key, failedAt: row.failed_at, failCount: row.fail_count ?? 0, reason: row.fail_reason })),
+    deadJobs: await readDeadJobs(pool, 50),
     mailboxes: mailboxes.map((state) => ({ mailbox: state.mailbox, lastUid: state.lastUid, updatedAt: state.updatedAt })),
   };
 }

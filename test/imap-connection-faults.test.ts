@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailboxWatcher, WatcherState } from '../src/channels/email/imap-watcher.ts';
 import { createAdvisoryLocks } from '../src/db/advisory-lock.ts';
-import { createWatcherRig, deliver, kickUser, plainMessage, startTcpRelay, type TcpRelay, type WatcherRig } from './support/mailbox.ts';
+import { createWatcherRig, startWatching, deliver, kickUser, plainMessage, startTcpRelay, type TcpRelay, type WatcherRig } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -26,16 +26,10 @@ describe('mailbox watcher when connections fail', () => {
     relay = undefined;
   });
 
-  async function watching(watcher: MailboxWatcher): Promise<void> {
-    await watcher.start();
-    await waitUntil('the watcher to watch', () => watcher.health().state === 'watching');
-    await watcher.syncNow();
-  }
-
   it('reconnects after the server drops its session while idling, and picks up mail delivered meanwhile', async () => {
     const current = (rig = await createWatcherRig('kick'));
     const watcher = current.watcher({ reconnectDelayMs: () => 500 });
-    await watching(watcher);
+    await startWatching(watcher);
     const states = recordStates({ watcher });
     try {
       kickUser(current.user);
@@ -58,7 +52,7 @@ describe('mailbox watcher when connections fail', () => {
       port: relay.port,
       timings: { probeEveryMs: 100, commandTimeoutMs: 300, greetingTimeoutMs: 300, stallAfterMs: 1000 },
     });
-    await watching(watcher);
+    await startWatching(watcher);
 
     // A server that accepts connections and then says nothing, old and new connections alike.
     relay.freeze();
@@ -87,7 +81,7 @@ describe('mailbox watcher when connections fail', () => {
     const current = (rig = await createWatcherRig('lock'));
     // The first tries to take its lock back later than the standby looks, so the standby wins.
     const first = current.watcher({ timings: { takeoverDelayMs: 300 }, reconnectDelayMs: () => 2000 });
-    await watching(first);
+    await startWatching(first);
     const second = current.watcher({ timings: { takeoverDelayMs: 300 } });
     await second.start();
     await waitUntil('the second replica to stand by', () => second.health().state === 'standby');
@@ -137,7 +131,7 @@ describe('mailbox watcher when connections fail', () => {
         current.calls.push({ uid, messageId: null, subject: null, bytes: 0 });
       },
     });
-    await watching(watcher);
+    await startWatching(watcher);
     const admin = new pg.Client({ connectionString: testServices().databaseUrl });
     await admin.connect();
     try {
@@ -170,7 +164,7 @@ describe('mailbox watcher when connections fail', () => {
     const relayedPool = new pg.Pool({ connectionString: viaRelay.toString() });
     try {
       const watcher = current.watcher({ locks: createAdvisoryLocks(relayedPool, false, { livenessIntervalMs: 100, livenessTimeoutMs: 300, connectTimeoutMs: 1000 }) });
-      await watching(watcher);
+      await startWatching(watcher);
       // The database is still there, but nothing reaches it from this connection any more.
       relay.freeze();
       await waitUntil('the watcher to stop watching', () => watcher.health().state !== 'watching', 3000);

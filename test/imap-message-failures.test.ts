@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MailboxWatcher } from '../src/channels/email/imap-watcher.ts';
 import { createMailboxStateStore } from '../src/memory/mailbox-state.ts';
-import { createWatcherRig, deliver, plainMessage, startTcpRelay, type TcpRelay, type WatcherRig } from './support/mailbox.ts';
+import { createWatcherRig, startWatching, deliver, plainMessage, startTcpRelay, type TcpRelay, type WatcherRig } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -17,12 +16,6 @@ describe('mailbox watcher with messages it cannot hand over', () => {
     relay = undefined;
   });
 
-  async function watching(watcher: MailboxWatcher): Promise<void> {
-    await watcher.start();
-    await waitUntil('the watcher to watch', () => watcher.health().state === 'watching');
-    await watcher.syncNow();
-  }
-
   const failures = (current: WatcherRig) => current.database.prisma.mailboxFailure.findMany({ orderBy: { uid: 'asc' } });
 
   it('gives up on a message that always fails after N attempts, keeps its raw, announces it once and delivers later mail', async () => {
@@ -33,7 +26,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
       fail: (call) => (call.messageId === '<poison@client.example>' ? new Error(poisonError) : null),
       limits: { maxAttempts: 3, retryDelayMs: () => 150 },
     });
-    await watching(watcher);
+    await startWatching(watcher);
 
     const poison = plainMessage('poison', 'Quarterly numbers', 'Body of the poison message.');
     await deliver(current.user, poison);
@@ -66,7 +59,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     await watcher.stop();
     const again = current.watcher();
-    await watching(again);
+    await startWatching(again);
     expect(current.calls).toHaveLength(4);
     expect(current.announcements).toHaveLength(1);
   });
@@ -78,7 +71,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
       fail: () => (failuresLeft-- > 0 ? new Error('connection terminated unexpectedly') : null),
       limits: { maxAttempts: 5, retryDelayMs: () => 150 },
     });
-    await watching(watcher);
+    await startWatching(watcher);
     await deliver(current.user, plainMessage('flaky', 'Flaky'));
     await waitUntil('the third attempt', () => current.calls.length === 3);
     await watcher.syncNow();
@@ -90,7 +83,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
   it('waits between attempts instead of retrying in a tight loop, even when new mail keeps arriving', async () => {
     const current = (rig = await createWatcherRig('backoff'));
     const watcher = current.watcher({ fail: (call) => (call.uid === 1 ? new Error('database is starting up') : null), limits: { maxAttempts: 3, retryDelayMs: () => 1500 } });
-    await watching(watcher);
+    await startWatching(watcher);
     await deliver(current.user, plainMessage('first', 'First'));
     await waitUntil('the first attempt', () => current.calls.length === 1);
     // Each arrival wakes the watcher; none of them may cut the wait short.
@@ -103,7 +96,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
   it('gives up without handing it over again a message whose every attempt was cut short (a crash loop)', async () => {
     const current = (rig = await createWatcherRig('crashloop'));
     const first = current.watcher();
-    await watching(first);
+    await startWatching(first);
     await first.stop();
     await deliver(current.user, plainMessage('crasher', 'Crashes the parser'));
     await deliver(current.user, plainMessage('next', 'Next'));
@@ -114,7 +107,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
     await store.set(mailbox, { ...(saved ?? { uidValidity: 0n, lastUid: 0, checkedAt: null, rescanUids: [] }), attempt: { uid: 1, count: 3 } });
 
     const restarted = current.watcher({ limits: { maxAttempts: 3 } });
-    await watching(restarted);
+    await startWatching(restarted);
     await waitUntil('the next message', () => current.calls.some((call) => call.uid === 2));
     expect(current.calls.map((call) => call.uid)).toEqual([2]);
     const [kept] = await failures(current);
@@ -129,7 +122,7 @@ describe('mailbox watcher with messages it cannot hand over', () => {
     relay = await startTcpRelay(services.imapHost, services.imapPort);
     const current = (rig = await createWatcherRig('oversized'));
     const watcher = current.watcher({ port: relay.port, limits: { maxMessageBytes: 64 * 1024, keepRawBytes: 4096 } });
-    await watching(watcher);
+    await startWatching(watcher);
 
     const big = plainMessage('big', 'Scanned contract', `${'x'.repeat(76)}\r\n`.repeat(13_000));
     expect(big.length).toBeGreaterThan(1_000_000);

@@ -4,24 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { appendWithDate, deliver, freshMailboxUser } from './support/mailbox.ts';
+import { appendWithDate, deliver, freshMailboxUser, plainMessage } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
 import { waitUntil } from './support/wait.ts';
 
-function message(id: string, subject: string, body = 'Hello from a client.'): string {
-  return [
-    'From: Client <client@client.example>',
-    'To: ops@team.example',
-    `Subject: ${subject}`,
-    `Message-ID: <${id}@client.example>`,
-    'Date: Fri, 20 Nov 2026 09:00:00 +0000',
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    '',
-    body,
-    '',
-  ].join('\r\n');
-}
 
 /** The watcher against real Dovecot: new mail is stored once, in order, and none is lost across restarts. */
 describe('mailbox watcher', () => {
@@ -56,7 +42,7 @@ describe('mailbox watcher', () => {
       },
     });
     // Mail that was there, a month old, before Adjutant's first start.
-    await appendWithDate(user, message('history-1', 'Old history'), new Date(Date.now() - 30 * 24 * 60 * 60 * 1000));
+    await appendWithDate(user, plainMessage('history-1', 'Old history'), new Date(Date.now() - 30 * 24 * 60 * 60 * 1000));
   });
 
   afterAll(async () => {
@@ -66,12 +52,12 @@ describe('mailbox watcher', () => {
 
   it('skips the history on first start and stores new mail once per Message-ID', async () => {
     const running = await start();
-    await deliver(user, message('new-1', 'First new'));
+    await deliver(user, plainMessage('new-1', 'First new'));
     await waitUntil('the new message to be stored', async () => (await running.database.prisma.email.count()) === 1);
 
     // The same message delivered again (a resend, a second copy in the mailbox) is not stored twice.
-    await deliver(user, message('new-1', 'First new'));
-    await deliver(user, message('new-2', 'Second new'));
+    await deliver(user, plainMessage('new-1', 'First new'));
+    await deliver(user, plainMessage('new-2', 'Second new'));
     await waitUntil('the second message', async () => (await running.database.prisma.email.count()) === 2);
     await running.watcher?.syncNow();
     expect(await subjects(running)).toEqual(['First new', 'Second new']);
@@ -90,8 +76,8 @@ describe('mailbox watcher', () => {
 
   it('picks up mail that arrived while it was stopped', async () => {
     await service?.stop();
-    await deliver(user, message('offline-1', 'While stopped 1'));
-    await deliver(user, message('offline-2', 'While stopped 2'));
+    await deliver(user, plainMessage('offline-1', 'While stopped 1'));
+    await deliver(user, plainMessage('offline-2', 'While stopped 2'));
     const running = await start();
     await waitUntil('both offline messages', async () => (await running.database.prisma.email.count()) === 5);
     const all = await subjects(running);
@@ -102,7 +88,7 @@ describe('mailbox watcher', () => {
     const running = service as Service;
     await service?.stop();
     execFileSync('doveadm', ['-c', testServices().dovecotConfig, 'mailbox', 'update', '-u', user, '--uid-validity', String(Math.floor(Date.now() / 1000)), 'INBOX']);
-    await deliver(user, message('after-reset', 'After reset'));
+    await deliver(user, plainMessage('after-reset', 'After reset'));
     const restarted = await start();
     await waitUntil('the message after the reset', async () => (await restarted.database.prisma.email.count()) === 6);
     await restarted.watcher?.syncNow();

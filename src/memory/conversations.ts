@@ -1,6 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-
 /** What an email says about the thread it belongs to. */
 export interface ThreadClues {
   /** In-Reply-To and References, and for a forward the original's too: any of them already stored ties the thread. */
@@ -25,20 +22,11 @@ export function threadSubject(subject: string): string {
 }
 
 /**
- * The conversation an incoming email belongs to: the one of any stored email it refers to
- * (References / In-Reply-To, and the Message-IDs of our own sent replies), else the one of a
- * recent email with the same subject and counterparty, else a new one.
- */
-export async function resolveConversation(pool: Pick<pg.Pool, 'query'>, clues: ThreadClues): Promise<string> {
-  const values: unknown[] = [];
-  const lookup = conversationLookup(clues, (value) => `$${values.push(value)}`);
-  const result = await pool.query<{ conversation_id: string | null }>(`SELECT ${lookup}::text AS conversation_id`, values);
-  return result.rows[0]?.conversation_id ?? randomUUID();
-}
-
-/**
- * The conversation lookup as a scalar subquery (null when nothing matches), for a statement that
- * also stores the email: the three ways in, best first. `param` binds a value and names it.
+ * The conversation an incoming email belongs to, as a scalar subquery for the statement that
+ * stores it: the one of any stored email it refers to (References / In-Reply-To, a forward's
+ * original, the Message-IDs of our own sent replies), else the one of a recent email with the
+ * same subject and counterparty; null when nothing matches (the email starts a new one).
+ * `param` binds a value and names it.
  */
 export function conversationLookup(clues: ThreadClues, param: (value: unknown) => string): string {
   const ids = param([...new Set(clues.messageIds.filter((id) => id.length > 0))]);

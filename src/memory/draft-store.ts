@@ -85,19 +85,23 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
    * One statement: change the draft if it is in an expected status, and write the audit entry
    * only if it changed. A crash cannot leave one without the other.
    */
-  const transition = async (id: string, from: DraftStatus[], set: Prisma.Sql[], audit: DraftAudit): Promise<Draft | null> => {
+  const transition = async (id: string, from: DraftStatus[] | Prisma.Sql, set: Prisma.Sql[], audit: DraftAudit, auditData?: Prisma.Sql): Promise<Draft | null> => {
+    const when = Array.isArray(from) ? Prisma.sql`"status" IN (${Prisma.join(from)})` : from;
     const rows = await prisma.$queryRaw<{ id: string }[]>`
       WITH changed AS (
         UPDATE "drafts" SET ${Prisma.join([...set, Prisma.sql`"updated_at" = now()`])}
-        WHERE "id" = ${id}::uuid AND "status" IN (${Prisma.join(from)})
-        RETURNING "id"
+        WHERE "id" = ${id}::uuid AND (${when})
+        RETURNING "id", "send_attempts"
       ), logged AS (
         INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
-        SELECT ${audit.actor}, ${audit.action}, 'draft', ${id}, ${JSON.stringify(audit.data ?? {})}::jsonb FROM changed
+        SELECT ${audit.actor}, ${audit.action}, 'draft', ${id}, ${auditData ?? Prisma.sql`${JSON.stringify(audit.data ?? {})}::jsonb`} FROM changed
       )
       SELECT "id"::text AS id FROM changed`;
     return rows.length === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
   };
+  /** For changes made through Prisma's client: the audit row to write in the same transaction. */
+  const auditRow = (id: string, audit: DraftAudit) =>
+    prisma.auditEntry.create({ data: { actor: audit.actor, action: audit.action, entityType: 'draft', entityId: id, data: (audit.data ?? {}) as Prisma.InputJsonObject } });
   const status = (to: DraftStatus) => Prisma.sql`"status" = ${to}`;
   const error = (text: string | null) => Prisma.sql`"error" = ${text}`;
 
@@ -109,7 +113,7 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
       try {
         const [created] = await prisma.$transaction([
           prisma.draft.create({ data: { ...draft, id, version: 1 } }),
-          prisma.auditEntry.create({ data: { actor: audit.actor, action: audit.action, entityType: 'draft', entityId: id, data: (audit.data ?? {}) as Prisma.InputJsonObject } }),
+          auditRow(id, audit),
         ]);
         return { draft: created, created: true };
       } catch (error) {
@@ -131,7 +135,7 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     async setSlackDraft(id, draftTs, audit) {
       await prisma.$transaction([
         prisma.draft.update({ where: { id }, data: { slackDraftTs: draftTs } }),
-        prisma.auditEntry.create({ data: { actor: audit.actor, action: audit.action, entityType: 'draft', entityId: id, data: (audit.data ?? {}) as Prisma.InputJsonObject } }),
+        auditRow(id, audit),
       ]);
     },
     async adoptSlackDraft(id, channel, draftTs) {
@@ -147,26 +151,21 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
         action: decision === 'approved' ? 'draft.approved' : 'draft.rejected',
       });
     },
-    async claimForSending(id, messageId, at) {
-      const set = Prisma.join([
-        Prisma.sql`"status" = 'sending'`,
-        Prisma.sql`"sent_message_id" = COALESCE("sent_message_id", ${messageId})`,
-        Prisma.sql`"send_attempts" = "send_attempts" + 1`,
-        Prisma.sql`"sending_started_at" = ${at}`,
-        Prisma.sql`"data_started_at" = NULL`,
-        Prisma.sql`"updated_at" = now()`,
-      ]);
-      const rows = await prisma.$queryRaw<{ id: string; attempt: number }[]>`
-        WITH changed AS (
-          UPDATE "drafts" SET ${set}
-          WHERE "id" = ${id}::uuid AND ("status" = 'approved' OR ("status" = 'sending' AND "data_started_at" IS NULL))
-          RETURNING "id", "send_attempts"
-        ), logged AS (
-          INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
-          SELECT 'send-reply', 'reply.sending', 'draft', ${id}, jsonb_build_object('attempt', "send_attempts") FROM changed
-        )
-        SELECT "id"::text AS id, "send_attempts" AS attempt FROM changed`;
-      return rows.length === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
+    claimForSending(id, messageId, at) {
+      return transition(
+        id,
+        Prisma.sql`"status" = 'approved' OR ("status" = 'sending' AND "data_started_at" IS NULL)`,
+        [
+          status('sending'),
+          Prisma.sql`"sent_message_id" = COALESCE("sent_message_id", ${messageId})`,
+          Prisma.sql`"send_attempts" = "send_attempts" + 1`,
+          Prisma.sql`"sending_started_at" = ${at}`,
+          Prisma.sql`"data_started_at" = NULL`,
+        ],
+        { actor: 'send-reply', action: 'reply.sending' },
+        // The attempt number is the claim's fencing token: the audit entry records which it was.
+        Prisma.sql`jsonb_build_object('attempt', "send_attempts")`,
+      );
     },
     async markDataStarted(id, attempt, at) {
       const { count } = await prisma.draft.updateMany({ where: { id, status: 'sending', sendAttempts: attempt, dataStartedAt: null }, data: { dataStartedAt: at } });

@@ -4,7 +4,7 @@ import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts
 import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
 import type { SenderVerification } from '../channels/email/sender-authentication.ts';
 import type { Database } from '../db/database.ts';
-import { jobInsert } from '../db/job-insert.ts';
+import { jobInsert } from '../db/job-table.ts';
 import { conversationLookup, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import type { Prisma } from '../db/generated/client.ts';

@@ -7,7 +7,9 @@ import type { z } from 'zod';
 import { AdjutantError, errorMessage, isRetryable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isProcessAlive } from '../process-alive.ts';
-import { jobInsert } from '../db/job-insert.ts';
+import { DEAD_JOB_CONDITION, jobInsert, readDeadJobs, REVIVE_JOB_SET, type DeadJob } from '../db/job-table.ts';
+
+export type { DeadJob } from '../db/job-table.ts';
 
 export interface JobContext {
   /** 1 on the first run, 2 on the first retry… */
@@ -22,16 +24,6 @@ export interface JobDefinition<T> {
   run(data: T, context: JobContext): Promise<void>;
   /** Retries after the first failure (default 10: exponential from 2 s, capped at 5 min, about 20 min in all). */
   maxRetries?: number;
-}
-
-/** A job that failed for good: its retries are spent. */
-export interface DeadJob {
-  id: string;
-  name: string;
-  key: string | null;
-  failedAt: Date | null;
-  failCount: number;
-  reason: string | null;
 }
 
 export interface JobQueue {
@@ -53,8 +45,6 @@ export interface JobQueue {
    * worker that died (agenda hands that one over once its lock lapses): whether it will run.
    */
   isActive(name: string, match: Record<string, string>): Promise<boolean>;
-  /** How many times a job was revived. */
-  revivals(id: string): Promise<number>;
   /** Marks a dead job as announced; false when it already was (announce once). */
   markAnnounced(id: string): Promise<boolean>;
   /** Run a job every `intervalMs`, once per interval however many workers run. */
@@ -149,8 +139,7 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
       // The key is taken. A job whose retries were spent is run again: its work never happened.
       try {
         const revived = await pool.query(
-          `UPDATE agenda_jobs SET next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL
-           WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
+          `UPDATE agenda_jobs SET ${REVIVE_JOB_SET} WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
           [name, key],
         );
         if ((revived.rowCount ?? 0) === 0) return false;
@@ -160,15 +149,12 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
         throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
       }
     },
-    async deadJobs() {
-      const result = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null }>(
-        `SELECT id::text, name, data->>'key' AS key, failed_at, fail_count, fail_reason FROM agenda_jobs WHERE ${DEAD_JOB_CONDITION} ORDER BY failed_at ASC LIMIT 200`,
-      );
-      return result.rows.map((row) => ({ id: row.id, name: row.name, key: row.key, failedAt: row.failed_at, failCount: row.fail_count ?? 0, reason: row.fail_reason }));
+    deadJobs() {
+      return readDeadJobs(pool, 200);
     },
     async revive(id) {
       const result = await pool.query(
-        `UPDATE agenda_jobs SET next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL,
+        `UPDATE agenda_jobs SET ${REVIVE_JOB_SET},
            data = data - 'announced' || jsonb_build_object('revivals', COALESCE((data->>'revivals')::int, 0) + 1)
          WHERE id = $1::uuid AND ${DEAD_JOB_CONDITION}`,
         [id],
@@ -181,10 +167,6 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
         [name, JSON.stringify(match)],
       );
       return (result.rowCount ?? 0) > 0;
-    },
-    async revivals(id) {
-      const result = await pool.query<{ revivals: number | null }>(`SELECT (data->>'revivals')::int AS revivals FROM agenda_jobs WHERE id = $1::uuid`, [id]);
-      return result.rows[0]?.revivals ?? 0;
     },
     async markAnnounced(id) {
       const result = await pool.query(`UPDATE agenda_jobs SET data = data || '{"announced": true}'::jsonb WHERE id = $1::uuid AND NOT (data ? 'announced')`, [id]);
@@ -211,8 +193,6 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
   };
 }
 
-/** A job that ended in failure with no retry scheduled and nobody holding it. */
-export const DEAD_JOB_CONDITION = `next_run_at IS NULL AND locked_at IS NULL AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)`;
 
 /**
  * A restarted process would otherwise wait out the lock lifetime of the jobs its previous

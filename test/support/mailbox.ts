@@ -12,6 +12,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createMailboxStateStore } from '../../src/memory/mailbox-state.ts';
 import { createTestDatabase } from './databases.ts';
 import { testServices } from './services.ts';
+import { waitUntil } from './wait.ts';
 
 /** A fresh Dovecot user (the test server accepts any name with the shared password). */
 export function freshMailboxUser(prefix: string): string {
@@ -223,4 +224,11 @@ export function plainMessage(id: string, subject: string, body = 'Hello from a c
     body,
     '',
   ].join('\r\n');
+}
+
+/** Start a watcher and wait until it watches and has done its first sync. */
+export async function startWatching(watcher: MailboxWatcher): Promise<void> {
+  await watcher.start();
+  await waitUntil('the watcher to watch', () => watcher.health().state === 'watching');
+  await watcher.syncNow();
 }

@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { draftView } from '../../channels/slack/blocks.ts';
 import { errorMessage } from '../../errors.ts';
-import type { Draft } from '../../memory/draft-store.ts';
 import { sendJobKey } from '../approvals.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL, JOB_RECONCILE, JOB_REMEMBER_EMAIL, JOB_SEND_REPLY } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
+import { giveUpAsUnknown } from './send-reply.ts';
 
 export interface ReconcileOptions {
   /** How long a draft may sit in approved, or unposted, before it counts as stranded. */
@@ -37,11 +36,6 @@ export const DEFAULT_RECONCILE: ReconcileOptions = { graceMs: 5_000, reviveAfter
 export function reconcileJob(deps: PipelineDeps & { announce(text: string): Promise<void> }, options: ReconcileOptions = DEFAULT_RECONCILE): JobDefinition<Record<string, unknown>> {
   const { drafts, queue, logger } = deps;
 
-  async function show(draft: Draft): Promise<void> {
-    if (!deps.slack || !draft.slackChannel || !draft.slackDraftTs) return;
-    await deps.slack.poster.updateDraft(draft.slackChannel, draft.slackDraftTs, draftView(draft)).catch((error: unknown) => logger.warn({ err: error, draftId: draft.id }, 'could not update the Slack message'));
-  }
-
   async function strandedApproved(before: Date): Promise<number> {
     let count = 0;
     for (const draft of await drafts.inStatusSince(['approved'], before)) {
@@ -58,13 +52,8 @@ export function reconcileJob(deps: PipelineDeps & { announce(text: string): Prom
       if (draft.dataStartedAt === null) {
         const released = await drafts.releaseForRetry(draft.id, 'the worker sending it stopped before the message left', { actor: JOB_RECONCILE, action: 'reply.retrying', data: { reason: 'worker stopped before sending' } });
         if (released && (await queue.enqueue(JOB_SEND_REPLY, sendJobKey(released), { draftId: released.id }))) count += 1;
-      } else {
-        const reason = 'the service stopped while the message was being sent, before the mail server confirmed it';
-        const unknown = await drafts.markUnknown(draft.id, reason, { actor: JOB_RECONCILE, action: 'reply.outcome-unknown', data: { reason, messageId: draft.sentMessageId } });
-        if (unknown) {
-          await show(unknown);
-          count += 1;
-        }
+      } else if (await giveUpAsUnknown(deps, draft, JOB_RECONCILE)) {
+        count += 1;
       }
     }
     return count;
@@ -87,14 +76,13 @@ export function reconcileJob(deps: PipelineDeps & { announce(text: string): Prom
     for (const job of await queue.deadJobs()) {
       if (!revivable.has(job.name) || !job.failedAt) continue;
       if (now.getTime() - job.failedAt.getTime() < options.reviveAfterMs) continue;
-      const revivals = await queue.revivals(job.id);
-      if (revivals < options.maxRevivals) {
+      if (job.revivals < options.maxRevivals) {
         if (await queue.revive(job.id)) {
-          logger.info({ job: job.name, key: job.key, revivals: revivals + 1 }, 'running a failed job again');
+          logger.info({ job: job.name, key: job.key, revivals: job.revivals + 1 }, 'running a failed job again');
           count += 1;
         }
-      } else if (await queue.markAnnounced(job.id)) {
-        await deps.announce(`⚠️ Job ${job.name} for ${job.key ?? 'unknown'} failed ${revivals + 1} times and was given up: ${job.reason ?? 'no reason recorded'}. Run \`adjutant status\` to see it; it runs again when the same item arrives or is retried.`);
+      } else if (!job.announced && (await queue.markAnnounced(job.id))) {
+        await deps.announce(`⚠️ Job ${job.name} for ${job.key ?? 'unknown'} failed ${job.revivals + 1} times and was given up: ${job.reason ?? 'no reason recorded'}. Run \`adjutant status\` to see it; it runs again when the same item arrives or is retried.`);
       }
     }
     return count;

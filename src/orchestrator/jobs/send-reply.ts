@@ -93,10 +93,8 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
         const current = await deps.drafts.get(draftId);
         if (current?.status === 'sending' && current.dataStartedAt) {
           // agenda hands a job over only when its worker stopped renewing the lock: that worker
-          // died after the data started to leave. Nobody can know whether it arrived.
-          const reason = 'the service stopped while the message was being sent, before the mail server confirmed it';
-          const unknown = await deps.drafts.markUnknown(draftId, reason, { actor: JOB_SEND_REPLY, action: 'reply.outcome-unknown', data: { reason, messageId: current.sentMessageId } });
-          if (unknown) await showInSlack(deps, unknown);
+          // died after the data started to leave.
+          await giveUpAsUnknown(deps, current, JOB_SEND_REPLY);
           return;
         }
         deps.logger.info({ draftId, status: current?.status }, 'draft not in approved state; nothing to send');
@@ -143,7 +141,19 @@ export function sendReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof d
   }
 }
 
-async function showInSlack(deps: PipelineDeps, draft: Draft): Promise<void> {
+/**
+ * A send whose worker died after the data started to leave: nobody can know whether it arrived,
+ * so it is shown as "may have been sent" with a Send again button.
+ */
+export async function giveUpAsUnknown(deps: PipelineDeps, draft: Draft, actor: string): Promise<boolean> {
+  const reason = 'the service stopped while the message was being sent, before the mail server confirmed it';
+  const unknown = await deps.drafts.markUnknown(draft.id, reason, { actor, action: 'reply.outcome-unknown', data: { reason, messageId: draft.sentMessageId } });
+  if (unknown) await showInSlack(deps, unknown);
+  return unknown !== null;
+}
+
+/** Show the draft's state on its Slack message, when it has one. */
+export async function showInSlack(deps: PipelineDeps, draft: Draft): Promise<void> {
   if (!deps.slack || !draft.slackChannel || !draft.slackDraftTs) return;
   await deps.slack.poster
     .updateDraft(draft.slackChannel, draft.slackDraftTs, draftView(draft))

@@ -1,0 +1,69 @@
+import type pg from 'pg';
+
+/**
+ * SQL on agenda's job table that the job queue shares: with stores that create a job in the same
+ * statement as the row it is about, and with `adjutant status`, which reads it without a queue.
+ */
+
+/** A job that ended in failure with no retry scheduled and nobody holding it. */
+export const DEAD_JOB_CONDITION = `next_run_at IS NULL AND locked_at IS NULL AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)`;
+
+/** Runs a job again at once, with a fresh set of retries. */
+export const REVIVE_JOB_SET = `next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL`;
+
+/** A job that failed for good: its retries are spent. */
+export interface DeadJob {
+  id: string;
+  name: string;
+  key: string | null;
+  failedAt: Date | null;
+  failCount: number;
+  reason: string | null;
+  /** How many times it was run again after giving up (the reconciler caps this). */
+  revivals: number;
+  /** Whether giving up for good was announced already (announce once). */
+  announced: boolean;
+}
+
+/** Jobs whose retries are spent, oldest first. */
+export async function readDeadJobs(pool: Pick<pg.Pool, 'query'>, limit: number): Promise<DeadJob[]> {
+  const result = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null; revivals: number | null; announced: boolean }>(
+    `SELECT id::text, name, data->>'key' AS key, failed_at, fail_count, fail_reason, (data->>'revivals')::int AS revivals, data ? 'announced' AS announced
+     FROM agenda_jobs WHERE ${DEAD_JOB_CONDITION} ORDER BY failed_at ASC LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    key: row.key,
+    failedAt: row.failed_at,
+    failCount: row.fail_count ?? 0,
+    reason: row.fail_reason,
+    revivals: row.revivals ?? 0,
+    announced: row.announced,
+  }));
+}
+
+/**
+ * The enqueue as a CTE (`job`), for one statement that also writes the row the job is about (an
+ * outbox: both commit or neither). The unique index on (name, data.key) makes a second enqueue a
+ * no-op, with no error (on PGlite an error would cost the shared connection). With
+ * notifications on, workers are woken the way agenda's PostgreSQL backend wakes them (its NOTIFY
+ * payload), so they need not poll. `source`: a CTE the job is created once per row of (the job is
+ * created only when it yields a row); null: unconditionally. `created` counts the jobs made.
+ */
+export function jobInsert(
+  job: { name: string; key: string; data: Record<string, unknown> },
+  options: { source: string | null; embedded: boolean; param: (value: unknown) => string },
+): { cte: string; created: string } {
+  const { param } = options;
+  const values = `${param(job.name)}, ${param(JSON.stringify({ ...job.data, key: job.key }))}::jsonb, now(), 0, 'normal'`;
+  const cte = `job AS (
+    INSERT INTO agenda_jobs (name, data, next_run_at, priority, type)
+    ${options.source ? `SELECT ${values} FROM ${options.source}` : `VALUES (${values})`}
+    ON CONFLICT (name, (data->>'key')) WHERE data ? 'key' DO NOTHING
+    RETURNING id, name, next_run_at
+  )`;
+  const notify = `pg_notify('agenda_jobs', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`;
+  return { cte, created: options.embedded ? '(SELECT count(*) FROM job)' : `(SELECT count(${notify}) FROM job)` };
+}
