@@ -107,7 +107,6 @@ async function ingestHistory(config: Config, paths: string[]): Promise<number> {
   }
   return withDatabase(config, async (database) => {
     const logger = createLogger({ level: 'warn' });
-    // After the migrations: agenda's backend creates its table on connect if it is missing.
     const queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
     try {
       const total = await countArchive(paths);

@@ -83,4 +83,15 @@ describe('job queue', () => {
       await restarted.stop(500);
     }
   });
+  it('lets several workers start on one database at the same moment, and still keeps updated_at current', async () => {
+    // Each start used to recreate agenda's trigger and race on the catalog ("tuple concurrently updated").
+    const workers = Array.from({ length: 6 }, () => createJobQueue({ pool: database.pool, embedded: false, logger: createLogger({ level: 'silent' }), processEveryMs: 200 }));
+    await Promise.all(workers.map((worker) => worker.start()));
+    await Promise.all(workers.map((worker) => worker.stop(100)));
+
+    await database.pool.query(`INSERT INTO agenda_jobs (name, data, updated_at) VALUES ('test.touch', '{"key": "touch"}', now() - interval '1 day')`);
+    await database.pool.query(`UPDATE agenda_jobs SET priority = 1 WHERE name = 'test.touch'`);
+    const touched = await database.pool.query<{ fresh: boolean }>(`SELECT updated_at > now() - interval '1 minute' AS fresh FROM agenda_jobs WHERE name = 'test.touch'`);
+    expect(touched.rows[0]?.fresh).toBe(true);
+  });
 });

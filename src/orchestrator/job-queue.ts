@@ -70,7 +70,9 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     pool,
     // On PGlite there is one connection: LISTEN/NOTIFY would hold it forever.
     disableNotifications: embedded,
-    ensureSchema: true,
+    // Our migrations own agenda's tables, indexes and trigger: the backend recreating its trigger
+    // on every connect raced with other processes connecting at the same moment.
+    ensureSchema: false,
   });
   const workerName = `adjutant-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const agenda = new Agenda({
