@@ -102,7 +102,10 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
           }
           const log = logger.child({ job: definition.name, jobId: String(job.attrs._id), attempt });
           const started = Date.now();
-          // The heartbeat that keeps the lock: a job still running is never taken by another worker.
+          // The heartbeat that keeps the lock: a job still running is never taken by another
+          // worker. The first beat is now: a job can wait in this process's queue for most of its
+          // lock's lifetime, and another worker must not find that lock lapsing as work begins.
+          await job.touch();
           const heartbeat = setInterval(() => {
             job.touch().catch((error: unknown) => log.warn({ err: error }, 'could not renew the job lock'));
           }, Math.max(1000, Math.floor(lockLifetime / 3)));
