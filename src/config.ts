@@ -68,6 +68,16 @@ export const configSchema = z.object({
   SLACK_API_URL: optionalUrl('a URL such as https://slack.com/api/'),
   SLACK_APPROVALS_CHANNEL: slackChannelId,
   SLACK_BRIEFING_CHANNEL: slackChannelId,
+  // Channels whose messages become memory: all (every channel the bot is in), none, or channel IDs.
+  SLACK_MEMORY_CHANNELS: z.preprocess(
+    (value) => {
+      const text = typeof value === 'string' ? value.trim() : '';
+      if (text === '' || text.toLowerCase() === 'all') return 'all';
+      if (text.toLowerCase() === 'none') return 'none';
+      return text.split(',').map((part) => part.trim()).filter((part) => part !== '');
+    },
+    z.union([z.literal('all'), z.literal('none'), z.array(z.string().regex(/^[CG][A-Z0-9]{2,}$/, { error: 'expected all, none, or Slack channel IDs such as C0123456789, comma-separated' }))]),
+  ),
   SLACK_APPROVERS: commaList(z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'expected Slack user IDs such as U0123456789, comma-separated' })),
 
   IMAP_HOST: optionalString,
@@ -120,6 +130,11 @@ export const configSchema = z.object({
   OLLAMA_HOST: optionalUrl('a URL such as http://127.0.0.1:11434'),
   OLLAMA_MODEL: z.preprocess(emptyToUndefined, z.string().default('llama3.1:8b')),
   OLLAMA_EMBED_MODEL: z.preprocess(emptyToUndefined, z.string().default('nomic-embed-text')),
+  // builtin: a sentence encoder inside the process (no server); unset: ollama when OLLAMA_HOST is set, else builtin.
+  EMBEDDER: z.preprocess(
+    (value) => (typeof value === 'string' ? emptyToUndefined(value.trim().toLowerCase()) : value),
+    z.enum(['builtin', 'ollama', 'none'], { error: 'expected builtin, ollama or none' }).optional(),
+  ),
 
   LLM_WEEKLY_BUDGET_USD: z.preprocess(
     emptyToUndefined,
@@ -150,6 +165,11 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/** EMBEDDER with its default applied. */
+export function embedderChoice(config: Pick<Config, 'EMBEDDER' | 'OLLAMA_HOST'>): 'builtin' | 'ollama' | 'none' {
+  return config.EMBEDDER ?? (config.OLLAMA_HOST ? 'ollama' : 'builtin');
+}
+
 function isTimeZone(zone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
@@ -165,7 +185,9 @@ function isTimeZone(zone: string): boolean {
  */
 export function loadConfig(options: { env?: NodeJS.ProcessEnv; envFile?: string | null } = {}): Config {
   const env = { ...readEnvFile(options.envFile === undefined ? '.env' : options.envFile), ...(options.env ?? process.env) };
-  const result = configSchema.safeParse(env);
+  const result = configSchema
+    .refine((config) => config.EMBEDDER !== 'ollama' || config.OLLAMA_HOST !== undefined, { path: ['EMBEDDER'], error: 'ollama needs OLLAMA_HOST (or choose builtin or none)' })
+    .safeParse(env);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'environment');

@@ -11,7 +11,8 @@ import { createSentFolder, type SentFolder } from './channels/email/sent-folder.
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
 import { createSlackApp, type SlackApp } from './channels/slack/slack-app.ts';
-import { configuredParts, type Config } from './config.ts';
+import { configuredParts, embedderChoice, type Config } from './config.ts';
+import { createBuiltinEmbedder } from './brains/builtin/builtin-embedder.ts';
 import { createAdvisoryLocks } from './db/advisory-lock.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { applyMigrations } from './db/migrate.ts';
@@ -23,7 +24,8 @@ import { createAuditLog } from './memory/audit.ts';
 import { createDraftStore } from './memory/draft-store.ts';
 import { createEmailStore } from './memory/email-store.ts';
 import { createMailboxStateStore } from './memory/mailbox-state.ts';
-import { createMemoryStore } from './memory/memory-store.ts';
+import { createMemory } from './memory/memory.ts';
+import { createEmbeddingBackfill } from './memory/embedding-backfill.ts';
 import { createModelLedger } from './memory/model-ledger.ts';
 import { createApprovalService } from './orchestrator/approvals.ts';
 import { createEmailIngest } from './orchestrator/ingest-email.ts';
@@ -34,7 +36,9 @@ import { postNoticeJob } from './orchestrator/jobs/post-notice.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
-import { JOB_RECONCILE } from './orchestrator/job-names.ts';
+import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
+import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
+import { JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 
 export interface ServiceOptions {
@@ -51,6 +55,10 @@ export interface ServiceOptions {
   /** How often stranded work is looked for (default 5 s), and its thresholds; tests shorten them. */
   reconcileEveryMs?: number;
   reconcile?: Partial<ReconcileOptions>;
+  /** How often waiting memory passages are embedded (default 2 s). */
+  embedEveryMs?: number;
+  /** The built-in embedder's idle time before its worker leaves; tests shorten it. */
+  builtinEmbedder?: { idleMs?: number };
 }
 
 export interface Service {
@@ -85,8 +93,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const emails = createEmailStore(database);
     const drafts = createDraftStore(prisma);
 
-    const embedder: Embedder | undefined = config.OLLAMA_HOST ? createOllamaEmbedder({ host: config.OLLAMA_HOST, model: config.OLLAMA_EMBED_MODEL }) : undefined;
-    const memory = createMemoryStore({ prisma, logger, ...(embedder ? { embedder } : {}) });
+    const embedding = embedderChoice(config);
+    let embedder: Embedder | null = null;
+    if (embedding === 'ollama' && config.OLLAMA_HOST) embedder = createOllamaEmbedder({ host: config.OLLAMA_HOST, model: config.OLLAMA_EMBED_MODEL });
+    if (embedding === 'builtin') embedder = createBuiltinEmbedder({ logger, ...options.builtinEmbedder });
+    if (embedder?.close) {
+      const active = embedder;
+      cleanup.push(() => active.close?.());
+    }
+    logger.info({ embedder: embedder?.model ?? 'none' }, embedder ? `memory search: hybrid, embeddings by ${embedder.model}` : 'memory search: full text only (EMBEDDER=none)');
+    const memory = createMemory({ database, embedder, embedderOff: 'EMBEDDER is none', logger });
     const cloud = config.ANTHROPIC_API_KEY
       ? createAnthropicChatModel({ apiKey: config.ANTHROPIC_API_KEY, model: config.ANTHROPIC_MODEL, logger, ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}) })
       : undefined;
@@ -148,6 +164,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(postApprovalJob(deps));
     queue.define(sendReplyJob(deps));
     queue.define(postNoticeJob(deps));
+    queue.define(refreshContactJob({ contacts: memory.contacts, router, teamName: deps.teamName, logger }));
+    if (embedder) queue.define(embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder }), logger }));
     // Announcements go to the approvals channel; without Slack they are logged only.
     const announce = async (text: string) => {
       logger.warn({ announcement: text }, 'announcement');
@@ -216,6 +234,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
 
     await queue.start();
     await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
+    if (embedder) await queue.every(JOB_EMBED_MEMORY, options.embedEveryMs ?? 2000);
     cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
 
     if (slack) {

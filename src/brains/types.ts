@@ -37,8 +37,14 @@ export interface ChatModel {
 }
 
 export interface Embedder {
+  /** Recorded with every vector: vectors of different models never mix in one search. */
   readonly model: string;
+  /** Known up front for the built-in model; learned from the first answer for a server's model. */
+  readonly dimensions?: number;
+  /** One vector per text, in order. Throws rather than returning a partial batch. */
   embed(texts: string[], options?: { signal?: AbortSignal }): Promise<number[][]>;
+  /** Releases what the embedder holds (a worker thread); it starts again on the next call. */
+  close?(): Promise<void>;
 }
 
 /** One recorded model call: what the cost ledger stores. */

@@ -31,8 +31,16 @@ export async function createDatabase(options: { databaseUrl?: string | undefined
   return createPgliteDatabase(resolve(options.dataDir, 'pglite'));
 }
 
+/**
+ * Session settings for memory search: pgvector's iterative index scans keep a filtered vector
+ * query returning enough rows (a plain HNSW scan stops after ef_search candidates, filter or
+ * not), and a wider candidate list keeps recall high on large memories.
+ */
+export const SEARCH_SETTINGS: Record<string, string> = { 'hnsw.iterative_scan': 'relaxed_order', 'hnsw.ef_search': '100' };
+
 async function createPostgresDatabase(connectionString: string): Promise<Database> {
-  const pool = new pg.Pool({ connectionString, max: 10 });
+  const options = Object.entries(SEARCH_SETTINGS).map(([name, value]) => `-c ${name}=${value}`).join(' ');
+  const pool = new pg.Pool({ connectionString, max: 10, options });
   // A client losing its server (restart, failover, a terminated backend) emits 'error': on the pool
   // when idle, on the client itself when checked out (agenda's LISTEN, the mailbox lock). Without
   // a listener that is an uncaught exception; the owner notices the dead connection on next use.
@@ -75,6 +83,8 @@ async function createPgliteDatabase(directory: string): Promise<Database> {
     releaseLock();
     throw new AdjutantError('DB_UNAVAILABLE', `Cannot open the embedded database in ${directory}: ${(error as Error).message}. Another Adjutant process may be using DATA_DIR, or the directory is damaged; stop the other process or point DATA_DIR elsewhere.`, { cause: error });
   }
+  // One session, set once (pgvector reads these when its library loads, placeholders until then).
+  for (const [name, value] of Object.entries(SEARCH_SETTINGS)) await pglite.query(`SELECT set_config($1, $2, false)`, [name, value]);
   const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1 });
   pool.on('error', () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });

@@ -7,3 +7,7 @@ export const JOB_SEND_REPLY = 'draft.send-reply';
 export const JOB_RECONCILE = 'pipeline.reconcile';
 /** A card with no draft, for mail a person must look at: an unverified "teammate", a forward with no recoverable sender. */
 export const JOB_POST_NOTICE = 'email.post-notice';
+/** Gives waiting memory chunks vectors of the current embedding model (new items, backfills after a model change). */
+export const JOB_EMBED_MEMORY = 'memory.embed';
+/** Refreshes a contact's summary after their mail arrived. */
+export const JOB_REFRESH_CONTACT = 'memory.refresh-contact';

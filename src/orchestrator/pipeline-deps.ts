@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { AuditLog } from '../memory/audit.ts';
 import type { DraftStore } from '../memory/draft-store.ts';
 import type { EmailStore } from '../memory/email-store.ts';
-import type { MemoryStore } from '../memory/memory-store.ts';
+import type { Memory } from '../memory/memory.ts';
 import type { JobQueue } from './job-queue.ts';
 
 /** Everything the pipeline jobs use, built in main.ts. Parts that are not configured are null. */
@@ -14,7 +14,7 @@ export interface PipelineDeps {
   queue: JobQueue;
   emails: EmailStore;
   drafts: DraftStore;
-  memory: MemoryStore;
+  memory: Memory;
   audit: AuditLog;
   router: ModelRouter | null;
   slack: { poster: SlackPoster; approvalsChannel: string } | null;

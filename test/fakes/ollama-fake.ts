@@ -42,8 +42,8 @@ export interface OllamaFake {
   url: string;
   requests: OllamaFakeRequest[];
   respondWith(responder: OllamaResponder): void;
-  /** Fail the next `count` requests with `status` and an Ollama error body. */
-  failNext(count: number, status: number, options?: { message?: string }): void;
+  /** Fail the next `count` requests with `status` and an Ollama error body; `after`: let that many succeed first. */
+  failNext(count: number, status: number, options?: { message?: string; after?: number }): void;
   close(): Promise<void>;
 }
 
@@ -57,6 +57,7 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
   const requests: OllamaFakeRequest[] = [];
   let responder: OllamaResponder = options.respond ?? (() => DEFAULT_REPLY);
   const failures: Array<{ status: number; message: string | undefined }> = [];
+  let successesBeforeFailure = 0;
 
   const server = createServer((request, response) => {
     void handle(request, response).catch((error: unknown) => {
@@ -71,7 +72,11 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
     const body = parseJson(raw);
     requests.push({ method, path, headers: { ...request.headers }, body });
 
-    const failure = failures.shift();
+    let failure: { status: number; message: string | undefined } | undefined;
+    if (failures.length > 0) {
+      if (successesBeforeFailure > 0) successesBeforeFailure -= 1;
+      else failure = failures.shift();
+    }
     if (failure) {
       sendJson(response, failure.status, { error: failure.message ?? `simulated failure (${failure.status})` });
       return;
@@ -144,6 +149,7 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
       responder = next;
     },
     failNext(count, status, failOptions = {}) {
+      successesBeforeFailure = failOptions.after ?? 0;
       for (let index = 0; index < count; index += 1) failures.push({ status, message: failOptions.message });
     },
     close: () => closeServer(server),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
-import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_REMEMBER_EMAIL } from '../job-names.ts';
+import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_REFRESH_CONTACT, JOB_REMEMBER_EMAIL } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({
@@ -10,7 +10,10 @@ const data = z.object({
   draft: z.boolean().optional(),
 });
 
-/** Put the email into memory (chunks, full-text, embeddings), then ask for a draft when one is due. */
+/**
+ * Put the email into memory (chunks and full text now, vectors from the embedding job), count it
+ * for its sender's contact, then ask for a draft when one is due.
+ */
 export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
     name: JOB_REMEMBER_EMAIL,
@@ -25,11 +28,19 @@ export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<type
         sourceType: 'email',
         sourceRef: email.messageId,
         author: target.address,
+        counterparty: target.address,
         occurredAt: target.sentAt ?? email.receivedAt,
         emailId: email.id,
         actor: JOB_REMEMBER_EMAIL,
       });
       if (!result.created) deps.logger.info({ emailId: email.id, itemId: result.itemId }, 'already remembered');
+      // A "teammate" nobody vouched for is not a contact of ours: their claim is the suspicious part.
+      if (target.address && !target.senderUnverified) {
+        await deps.memory.contacts.observe({ address: target.address, name: target.name, at: target.sentAt ?? email.receivedAt ?? new Date(), emailId: email.id });
+        // History (draft: false) counts, but its summary waits for their next live mail: a model
+        // call per imported email would cost a lot and help nobody yet.
+        if (draft !== false) await deps.queue.enqueue(JOB_REFRESH_CONTACT, `${target.address.toLowerCase()}:${email.id}`, { address: target.address.toLowerCase() });
+      }
       if (draft === false) return;
       // Until triage exists (a later issue), drafts are made for what a teammate asked for: forwards.
       if (email.isForward && target.address) {

@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBuiltinEmbedder } from '../src/brains/builtin/builtin-embedder.ts';
+import { createOllamaEmbedder } from '../src/brains/ollama/ollama-embedder.ts';
+import type { Embedder } from '../src/brains/types.ts';
+import { createDatabase, type Database } from '../src/db/database.ts';
+import { applyMigrations } from '../src/db/migrate.ts';
+import { createLogger } from '../src/logger.ts';
+import { createEmbeddingBackfill } from '../src/memory/embedding-backfill.ts';
+import { createMemory, type Memory } from '../src/memory/memory.ts';
+import type { RememberInput } from '../src/memory/types.ts';
+import { startOllamaFake, type OllamaFake } from './fakes/ollama-fake.ts';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
+
+const logger = createLogger({ level: 'silent' });
+
+function email(ref: string, title: string, content: string, extra: Partial<RememberInput> = {}): RememberInput {
+  return { kind: 'email', title, content, sourceType: 'email', sourceRef: ref, author: 'dana@client.example', counterparty: 'dana@client.example', occurredAt: new Date('2026-03-02T10:00:00Z'), actor: 'test', ...extra };
+}
+
+describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let builtin: Embedder;
+  let memory: Memory;
+  let ollama: OllamaFake;
+
+  async function embedAll(embedder: Embedder) {
+    const backfill = createEmbeddingBackfill({ pool: database.pool, embedder });
+    // Until a run finds nothing to do: that run also retires the vectors of other models.
+    for (let round = 0; round < 50; round += 1) if ((await backfill.runBatch(32)).embedded === 0) return;
+  }
+  async function count(sql: string): Promise<number> {
+    const result = await database.pool.query<{ count: string }>(sql);
+    return Number(result.rows[0]?.count);
+  }
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase(kind);
+    database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    await applyMigrations(database.pool);
+    builtin = createBuiltinEmbedder({ idleMs: 5000 });
+    memory = createMemory({ database, embedder: builtin, logger });
+    ollama = await startOllamaFake({ dimension: 64 });
+  }, 60_000);
+  afterAll(async () => {
+    await builtin?.close?.();
+    await ollama?.close();
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('finds by words before vectors exist, by meaning after, with provenance and a highlighted snippet', async () => {
+    await memory.remember(email('<chairs@client.example>', 'Invoice overdue', 'Hello, the invoice INV-2026-0443 for the twelve oak chairs is now 30 days overdue. Please pay by Friday.'));
+    await memory.remember(email('<lunch@team.example>', 'Lunch', 'Team lunch on Friday at noon, the pizza place downtown.', { author: 'sam@team.example', counterparty: null }));
+    await memory.remember({ kind: 'slack_message', title: '#general: van', content: 'The van goes in for its service on Tuesday morning.', sourceType: 'slack', sourceRef: 'C0GENERAL/1700000000.000100', url: 'https://acme.slack.com/archives/C0GENERAL/p1700000000000100', author: 'U0SAM', occurredAt: new Date('2026-04-01T09:00:00Z'), actor: 'test' });
+
+    const before = await memory.search({ text: 'INV-2026-0443' });
+    expect(before.mode).toBe('text');
+    expect(before.notice).toMatch(/not built yet/);
+    expect(before.hits.map((hit) => hit.sourceRef)).toEqual(['<chairs@client.example>']);
+
+    await embedAll(builtin);
+    const paraphrase = await memory.search({ text: 'payment reminder for furniture', limit: 3 });
+    expect(paraphrase.mode).toBe('hybrid');
+    expect(paraphrase.notice).toBeNull();
+    expect(paraphrase.hits[0]).toMatchObject({ sourceRef: '<chairs@client.example>', kind: 'email', title: 'Invoice overdue', sourceType: 'email', author: 'dana@client.example', counterparty: 'dana@client.example' });
+    expect(paraphrase.hits[0]?.matchedBy).toContain('meaning');
+    expect(paraphrase.hits[0]?.occurredAt?.toISOString()).toBe('2026-03-02T10:00:00.000Z');
+
+    const slack = await memory.search({ text: 'when is the van serviced', limit: 1 });
+    expect(slack.hits[0]).toMatchObject({ kind: 'slack_message', url: 'https://acme.slack.com/archives/C0GENERAL/p1700000000000100' });
+    expect(slack.hits[0]?.snippet).toMatch(/«van»/);
+  }, 60_000);
+
+  it('indexes what a reply adds, not the history it quotes or its signature', async () => {
+    await memory.remember(email('<q1@client.example>', 'Veneer sample', 'Could you send a walnut veneer sample with the quote?'));
+    await memory.remember(
+      email(
+        '<q2@team.example>',
+        'Re: Veneer sample',
+        'Posted the sample this morning.\n\nOn Tue, 3 Mar 2026 at 09:12, Dana <dana@client.example> wrote:\n> Could you send a walnut veneer sample with the quote?\n\nAnything else, just ask.\n-- \nSam Reyes | Lumen Workshop | walnut specialists',
+        { author: 'sam@team.example' },
+      ),
+    );
+    const walnut = await memory.search({ text: 'walnut' }, { halves: 'text' });
+    expect(walnut.hits.map((hit) => hit.sourceRef)).toEqual(['<q1@client.example>']);
+    const answer = await memory.search({ text: 'sample posted' }, { halves: 'text' });
+    expect(answer.hits[0]?.sourceRef).toBe('<q2@team.example>');
+    const bottomPosted = await memory.search({ text: 'anything else ask' }, { halves: 'text' });
+    expect(bottomPosted.hits.map((hit) => hit.sourceRef)).toContain('<q2@team.example>');
+  });
+
+  it('treats SQL and tsquery syntax in a question as words', async () => {
+    const hostile = ["'; DROP TABLE memory_items; --", '"unbalanced quote', 'a & b | !c <-> d:* (', '\\', '%_%', 'OR OR -', '-INV-2026-0443', "robert'); DELETE FROM contacts; --", '\u0000nul'];
+    for (const text of hostile) {
+      const response = await memory.search({ text });
+      expect(Array.isArray(response.hits)).toBe(true);
+    }
+    expect(await count('SELECT count(*) FROM memory_items')).toBeGreaterThan(0);
+    const exact = await memory.search({ text: 'INV-2026-0443 overdue?!' }, { halves: 'text' });
+    expect(exact.hits[0]?.sourceRef).toBe('<chairs@client.example>');
+    await expect(memory.search({ text: '   ' })).rejects.toThrow(/search text is empty/);
+  });
+
+  it('supersedes a fact instead of deleting it, keeps exact duplicates out, and shows history on request', async () => {
+    const base = { saidBy: 'U0ANA', sourceType: 'slack' as const, actor: 'test' };
+    const first = await memory.storeFact({ ...base, subject: 'Wi-Fi password', statement: 'The office wifi password is oak-and-ash-22.', sourceRef: 'C0GENERAL/1.1', occurredAt: new Date('2026-02-01') });
+    const again = await memory.storeFact({ ...base, subject: 'wifi password', statement: 'the office wifi password is  oak-and-ash-22.', sourceRef: 'C0GENERAL/1.2' });
+    const second = await memory.storeFact({ ...base, subject: 'WiFi Password', statement: 'New office wifi password: birch-77.', sourceRef: 'C0GENERAL/1.3', occurredAt: new Date('2026-06-01') });
+    expect(first.outcome).toBe('stored');
+    expect(again.outcome).toBe('duplicate');
+    expect(again.fact.itemId).toBe(first.fact.itemId);
+    expect(second.outcome).toBe('superseded');
+    expect(second.previous?.itemId).toBe(first.fact.itemId);
+    expect(second.previous?.supersededBy).toBe(second.fact.itemId);
+
+    const history = await memory.factHistory('wifi password');
+    expect(history.map((fact) => fact.statement)).toEqual(['New office wifi password: birch-77.', 'The office wifi password is oak-and-ash-22.']);
+    expect(await count("SELECT count(*) FROM memory_items WHERE kind = 'fact'")).toBe(2);
+
+    await embedAll(builtin);
+    const current = await memory.search({ text: 'what is the wifi password', kinds: ['fact'] });
+    expect(current.hits.map((hit) => hit.itemId)).toEqual([second.fact.itemId]);
+    const withHistory = await memory.search({ text: 'what is the wifi password', kinds: ['fact'], includeHistory: true });
+    expect(withHistory.hits.map((hit) => hit.itemId)).toEqual([second.fact.itemId, first.fact.itemId]);
+    expect(withHistory.hits[1]?.supersededBy).toBe(second.fact.itemId);
+  }, 60_000);
+
+  it('keeps one current fact when two teammates change it at the same moment', async () => {
+    const base = { saidBy: 'U0ANA', sourceType: 'slack' as const, actor: 'test', subject: 'delivery day' };
+    await memory.storeFact({ ...base, statement: 'Deliveries go out on Fridays.', sourceRef: 'C0OPS/1' });
+    const results = await Promise.all([
+      memory.storeFact({ ...base, statement: 'Deliveries move to Thursdays.', sourceRef: 'C0OPS/2' }),
+      memory.storeFact({ ...base, statement: 'Deliveries move to Wednesdays.', sourceRef: 'C0OPS/3' }),
+    ]);
+    expect(results.map((result) => result.outcome).sort()).toEqual(['superseded', 'superseded']);
+    const history = await memory.factHistory('delivery day');
+    expect(history).toHaveLength(3);
+    expect(history.filter((fact) => fact.supersededBy === null)).toHaveLength(1);
+  });
+
+  it('shows a private channel item only to asks made in that channel', async () => {
+    await memory.remember({ kind: 'slack_message', title: '#finance', content: 'Payroll for November goes out on the 28th; the bonus pool is 14,000.', sourceType: 'slack', sourceRef: 'G0FINANCE/1700000100.000100', author: 'U0ANA', scope: { kind: 'channel', channel: 'G0FINANCE' }, actor: 'test' });
+    await embedAll(builtin);
+    const elsewhere = await memory.search({ text: 'payroll bonus pool', askedIn: { channel: 'C0GENERAL' } });
+    expect(elsewhere.hits.map((hit) => hit.sourceRef)).not.toContain('G0FINANCE/1700000100.000100');
+    const noChannel = await memory.search({ text: 'payroll bonus pool' });
+    expect(noChannel.hits.map((hit) => hit.sourceRef)).not.toContain('G0FINANCE/1700000100.000100');
+    const there = await memory.search({ text: 'payroll bonus pool', askedIn: { channel: 'G0FINANCE' } });
+    expect(there.hits[0]?.sourceRef).toBe('G0FINANCE/1700000100.000100');
+  }, 60_000);
+
+  it('reads an edited source anew and forgets a deleted one', async () => {
+    const ref = 'C0GENERAL/1700000200.000100';
+    const message = { kind: 'slack_message' as const, title: '#general', sourceType: 'slack' as const, sourceRef: ref, author: 'U0SAM', actor: 'test' };
+    await memory.remember({ ...message, content: 'Kiln number two is broken until the repair on Monday.' });
+    const edited = await memory.remember({ ...message, content: 'Spray booth number two is broken until the repair on Monday.' });
+    expect(edited).toMatchObject({ created: false, updated: true });
+    expect((await memory.search({ text: 'kiln' }, { halves: 'text' })).hits.map((hit) => hit.sourceRef)).not.toContain(ref);
+    expect((await memory.search({ text: 'spray booth' }, { halves: 'text' })).hits.map((hit) => hit.sourceRef)).toContain(ref);
+
+    expect(await memory.forget({ sourceType: 'slack', sourceRef: ref }, 'test')).toBe(true);
+    await embedAll(builtin);
+    expect((await memory.search({ text: 'spray booth repair' })).hits.map((hit) => hit.sourceRef)).not.toContain(ref);
+    const row = await database.pool.query<{ content: string; deleted_at: Date | null }>('SELECT content, deleted_at FROM memory_items WHERE source_ref = $1', [ref]);
+    expect(row.rows[0]?.content).toBe('');
+    expect(row.rows[0]?.deleted_at).toBeInstanceOf(Date);
+    // A late redelivery of the original event does not bring the text back.
+    await memory.remember({ ...message, content: 'Kiln number two is broken until the repair on Monday.' });
+    expect((await memory.search({ text: 'kiln' }, { halves: 'text' })).hits.map((hit) => hit.sourceRef)).not.toContain(ref);
+    expect(await memory.forget({ sourceType: 'slack', sourceRef: 'C0GENERAL/never' }, 'test')).toBe(false);
+  });
+
+  it('filters by kind, person and date and still returns the asked number of results', async () => {
+    for (let index = 0; index < 30; index += 1) {
+      await memory.remember(email(`<filler${index}@supplier.example>`, `Oak delivery ${index}`, `Delivery note ${index}: oak boards, ${10 + index} pieces, pallet ${index}.`, { author: 'depot@supplier.example', counterparty: 'depot@supplier.example', occurredAt: new Date(Date.UTC(2026, 0, 1 + index)) }));
+    }
+    await embedAll(builtin);
+    const byPerson = await memory.search({ text: 'oak boards delivery', person: 'depot@supplier.example', limit: 8 });
+    expect(byPerson.hits).toHaveLength(8);
+    expect(byPerson.hits.every((hit) => hit.counterparty === 'depot@supplier.example')).toBe(true);
+    const byDate = await memory.search({ text: 'oak boards delivery', after: new Date('2026-01-10T00:00:00Z'), before: new Date('2026-01-15T00:00:00Z'), limit: 10 });
+    expect(byDate.hits.map((hit) => hit.sourceRef).sort()).toEqual(['<filler10@supplier.example>', '<filler11@supplier.example>', '<filler12@supplier.example>', '<filler13@supplier.example>', '<filler9@supplier.example>'].sort());
+    const slackOnly = await memory.search({ text: 'van service delivery', kinds: ['slack_message'], limit: 5 });
+    expect(slackOnly.hits.map((hit) => hit.sourceRef)).toEqual(['C0GENERAL/1700000000.000100']);
+  }, 120_000);
+
+  it('re-embeds everything when the model changes, searching only the current model meanwhile, then retires the old one', async () => {
+    const viaOllama = createOllamaEmbedder({ host: ollama.url, model: 'nomic-embed-text', batchSize: 8 });
+    await embedAll(viaOllama);
+    const chunks = await count('SELECT count(*) FROM memory_chunks');
+    expect(await count("SELECT count(*) FROM memory_embeddings WHERE model = 'nomic-embed-text'")).toBe(chunks);
+    expect(await count("SELECT count(*) FROM memory_embeddings WHERE model = 'builtin:use-lite'")).toBe(0);
+    expect(await count('SELECT count(*) FROM memory_chunks WHERE needs_embedding')).toBe(0);
+    const onOllama = createMemory({ database, embedder: viaOllama, logger });
+    expect((await onOllama.search({ text: 'oak boards' })).mode).toBe('hybrid');
+
+    // Back to the built-in model: its vectors were replaced, so everything waits again.
+    const backfill = createEmbeddingBackfill({ pool: database.pool, embedder: builtin });
+    const first = await backfill.runBatch(4);
+    expect(first).toMatchObject({ model: 'builtin:use-lite', embedded: 4, remaining: chunks - 4 });
+    const during = await memory.search({ text: 'oak boards delivery', limit: 20 });
+    expect(during.mode).toBe('hybrid');
+    expect(during.notice).toMatch(new RegExp(`${chunks - 4} passages are still being embedded`));
+    const meaningOnly = await memory.search({ text: 'oak boards delivery', limit: 20 }, { halves: 'meaning' });
+    expect(meaningOnly.hits.length).toBeLessThanOrEqual(4);
+
+    await embedAll(builtin);
+    expect(await count('SELECT count(*) FROM memory_embeddings')).toBe(chunks);
+    expect(await count("SELECT count(*) FROM memory_embeddings WHERE model <> 'builtin:use-lite'")).toBe(0);
+    const models = await database.pool.query<{ model: string; is_current: boolean }>('SELECT model, is_current FROM embedding_models');
+    expect(models.rows).toEqual([{ model: 'builtin:use-lite', is_current: true }]);
+    const indexes = await database.pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'memory_embeddings' AND indexname LIKE 'memory_embeddings_hnsw_%'");
+    expect(indexes.rows).toHaveLength(1);
+    expect((await memory.search({ text: 'payment reminder for furniture', limit: 1 })).hits[0]?.sourceRef).toBe('<chairs@client.example>');
+  }, 120_000);
+
+  it('writes nothing of a batch when the embedder fails half-way, and finishes it on the next run', async () => {
+    for (let index = 0; index < 6; index += 1) await memory.remember(email(`<batch${index}@client.example>`, `Question ${index}`, `Question number ${index} about the hotel lobby benches.`));
+    const viaOllama = createOllamaEmbedder({ host: ollama.url, model: 'nomic-embed-text', batchSize: 2 });
+    const backfill = createEmbeddingBackfill({ pool: database.pool, embedder: viaOllama });
+    // A model switch flags everything; let the first run get that far, then fail the second request of a batch.
+    await backfill.runBatch(1);
+    const waiting = await count('SELECT count(*) FROM memory_chunks WHERE needs_embedding');
+    const stored = await count('SELECT count(*) FROM memory_embeddings');
+    ollama.failNext(1, 500, { after: 1, message: 'model runner crashed' });
+    await expect(backfill.runBatch(6)).rejects.toThrow();
+    expect(await count('SELECT count(*) FROM memory_chunks WHERE needs_embedding')).toBe(waiting);
+    expect(await count('SELECT count(*) FROM memory_embeddings')).toBe(stored);
+    const next = await backfill.runBatch(6);
+    expect(next.embedded).toBe(6);
+    expect(next.remaining).toBe(waiting - 6);
+  }, 60_000);
+});
