@@ -1,15 +1,25 @@
 /**
- * Hybrid search in one SQL statement: PostgreSQL full text (websearch syntax, ranked) and the
- * current embedding model's HNSW index, each taking its best items under the same filters,
- * fused by reciprocal rank (score = Σ 1 / (60 + rank)).
+ * Hybrid search in one SQL statement: a full-text half and a meaning half, each taking its best
+ * items under the same filters, fused by weighted reciprocal rank.
  *
- * Full text first requires every word (precise); when that finds too few, items matching any
- * word join after them, so a question phrased in a sentence still has a text half. The user's
- * text only ever reaches PostgreSQL as a bound parameter parsed by websearch_to_tsquery, which
- * accepts any input: quotes, colons, backslashes and SQL are words, never syntax.
+ * Text: the question's normalised words (PostgreSQL's english configuration, stop words gone)
+ * each fetch their items through the GIN index; an item scores the sum of the inverse document
+ * frequencies (as in BM25) of the words it contains, so a rare word (an invoice number, a
+ * supplier's name) outweighs common ones and a question phrased as a sentence still matches.
+ * The user's text reaches PostgreSQL only as a bound parameter, split into words by
+ * to_tsvector and websearch_to_tsquery, which accept any input: quotes, colons, backslashes and
+ * SQL are words, never syntax.
  *
- * Filtered vector queries rely on pgvector's iterative index scans (hnsw.iterative_scan, set per
- * connection in db/database.ts) to still return enough rows when the filter drops many.
+ * Meaning: the current embedding model's HNSW index (cosine). Filtered vector queries rely on
+ * pgvector's iterative index scans (hnsw.iterative_scan, set per connection in db/database.ts)
+ * to still return enough rows when the filter drops many.
+ *
+ * Fusion: score = Σ confidence / (k + rank). Each half's confidence in this question (the share
+ * of the question's word weight its best item covers; its best passage's cosine similarity)
+ * scales its votes, and a small k lets one half's clear first answer stand against items both
+ * halves only half agree on. Measured on the search-quality corpus (test/search-quality.test.ts)
+ * against plain RRF (k = 60): 25 against 20 of 32 questions answered in the top 5, and 24
+ * against 23 of 30 held-out questions not used to choose these settings.
  */
 import pgvector from 'pgvector';
 import type pg from 'pg';
@@ -17,14 +27,14 @@ import { modelSql, type IndexedModel } from './embedding-index.ts';
 import { scopeKey } from './items.ts';
 import type { ItemKind, SearchHit, SearchQuery, SourceType } from './types.ts';
 
-/** RRF's k: dampens the difference between the top ranks (the value from the original paper). */
-const RRF_K = 60;
+/** RRF's k (60 in the original paper): smaller lets a half's first answers count for more. */
+const RRF_K = 10;
 /** Cosine distance beyond which a passage is unrelated to the question (similarity under 0.2). */
 const MAX_MEANING_DISTANCE = 0.8;
 /** Candidates each half contributes before fusion. */
 const CANDIDATES = 40;
-/** Items matching only some words are ranked from at most this many rows (bounds the cost of common words). */
-const ANY_WORD_CAP = 4000;
+/** Items fetched per question word: bounds the cost of common words, which weigh little anyway. */
+const POSTINGS_CAP = 2000;
 export const MAX_LIMIT = 50;
 
 export interface SearchPlan {
@@ -90,33 +100,40 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
     filters.push(`(i.counterparty = ${param(person)} OR lower(i.author) LIKE ${param(like)} OR i.counterparty LIKE ${param(like)})`);
   }
   const where = filters.join(' AND ');
-  const text = param(query.text);
   const anyWord = param(anyWordQuery(query.text));
   const candidates = param(CANDIDATES);
 
   const halves: string[] = [];
   const ctes: string[] = [
-    `every_word AS (SELECT websearch_to_tsquery('english', ${text}) AS q)`,
     `any_word AS (SELECT websearch_to_tsquery('english', ${anyWord}) AS q)`,
   ];
   if (plan.text) {
     ctes.push(
-      `text_all AS (
-         SELECT c.item_id, max(ts_rank_cd(c.search_vector, w.q, 1)) AS r
-         FROM memory_chunks c JOIN memory_items i ON i.id = c.item_id, every_word w
-         WHERE c.search_vector @@ w.q AND ${where}
-         GROUP BY c.item_id ORDER BY r DESC LIMIT ${candidates})`,
-      `text_some AS (
-         SELECT m.item_id, max(ts_rank_cd(m.search_vector, a.q, 1)) AS r
-         FROM (SELECT c.item_id, c.search_vector FROM memory_chunks c JOIN memory_items i ON i.id = c.item_id, any_word a
-               WHERE c.search_vector @@ a.q AND ${where} LIMIT ${ANY_WORD_CAP}) m, any_word a
-         WHERE (SELECT count(*) FROM text_all) < ${candidates} AND m.item_id NOT IN (SELECT item_id FROM text_all)
-         GROUP BY m.item_id ORDER BY r DESC LIMIT ${candidates})`,
+      // The question's distinct normalised words (stop words gone), each made a one-word query.
+      // The quoting doubles quotes and backslashes, so a word is only ever a word.
+      `terms AS (
+         SELECT lexeme, ('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''')::tsquery AS q
+         FROM (SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', ${anyWord}))) AS lexeme LIMIT 32) t)`,
+      // Each word's items under the filters, capped: a rare word brings all of its items, a
+      // common one only some, and it weighs little anyway.
+      `postings AS (
+         SELECT t.lexeme, p.item_id
+         FROM terms t CROSS JOIN LATERAL (
+           SELECT DISTINCT c.item_id FROM memory_chunks c JOIN memory_items i ON i.id = c.item_id
+           WHERE c.search_vector @@ t.q AND ${where} LIMIT ${POSTINGS_CAP}) p)`,
+      // Inverse document frequency as in BM25: a word in few items says more than one in many.
+      `weights AS (
+         SELECT t.lexeme, ln(1 + (greatest(n.total, count(p.item_id)) - count(p.item_id) + 0.5) / (count(p.item_id) + 0.5)) AS idf
+         FROM terms t LEFT JOIN postings p USING (lexeme), (SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'memory_chunks'::regclass), 1000) AS total) n
+         GROUP BY t.lexeme, n.total)`,
+      `text_scores AS (
+         SELECT p.item_id, sum(w.idf) AS score FROM postings p JOIN weights w USING (lexeme) GROUP BY p.item_id)`,
       `text_hits AS (
-         SELECT item_id, row_number() OVER (ORDER BY tier, r DESC) AS rank
-         FROM (SELECT item_id, r, 0 AS tier FROM text_all UNION ALL SELECT item_id, r, 1 AS tier FROM text_some) t)`,
+         SELECT item_id, row_number() OVER (ORDER BY score DESC, item_id) AS rank FROM text_scores
+         ORDER BY score DESC, item_id LIMIT ${candidates})`,
     );
-    halves.push(`SELECT item_id, rank, 'text' AS half FROM text_hits`);
+    // The half's confidence in this question: how much of the question's word weight its best item covers.
+    halves.push(`SELECT item_id, rank, 'text' AS half, coalesce((SELECT max(score) FROM text_scores) / nullif((SELECT sum(idf) FROM weights), 0), 0) AS weight FROM text_hits`);
   }
   if (meaning) {
     const sql = modelSql(meaning.model);
@@ -128,16 +145,18 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
          WHERE ${sql.predicate('e')} AND ${where}
          ORDER BY ${sql.column('e')} <=> ${vector} LIMIT ${param(CANDIDATES * 2)})`,
       `meaning_hits AS (
-         SELECT item_id, row_number() OVER (ORDER BY min(d)) AS rank FROM meaning_chunks WHERE d <= ${MAX_MEANING_DISTANCE}
+         SELECT item_id, row_number() OVER (ORDER BY min(d)) AS rank FROM meaning_chunks
+         WHERE d <= ${MAX_MEANING_DISTANCE}
          GROUP BY item_id ORDER BY min(d) LIMIT ${candidates})`,
     );
-    halves.push(`SELECT item_id, rank, 'meaning' AS half FROM meaning_hits`);
+    // The half's confidence: how close its best passage is (cosine similarity).
+    halves.push(`SELECT item_id, rank, 'meaning' AS half, 1 - (SELECT min(d) FROM meaning_chunks) AS weight FROM meaning_hits`);
   }
   if (halves.length === 0) return [];
 
   ctes.push(
     `fused AS (
-       SELECT item_id, sum(1.0 / (${RRF_K} + rank))::float8 AS score, bool_or(half = 'text') AS by_text, bool_or(half = 'meaning') AS by_meaning
+       SELECT item_id, sum(weight / (${RRF_K} + rank))::float8 AS score, bool_or(half = 'text') AS by_text, bool_or(half = 'meaning') AS by_meaning
        FROM (${halves.join(' UNION ALL ')}) h GROUP BY item_id ORDER BY score DESC LIMIT ${param(limit)})`,
   );
   // The snippet: the item's best-matching chunk by text, highlighted; else its first chunk.
