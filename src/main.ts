@@ -40,6 +40,7 @@ import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
 import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
 import { JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
+import { slackMemoryPort } from './orchestrator/slack-memory.ts';
 
 export interface ServiceOptions {
   /** Where logs go (stdout by default). */
@@ -185,6 +186,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
           logger,
         }),
       );
+      slack.rememberConversations(slackMemoryPort({ memory, prisma }), config.SLACK_MEMORY_CHANNELS);
     }
 
     const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });

@@ -102,6 +102,8 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
           .map((message) => ({ type: 'message', ts: message.ts, text: message.text, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}), ...(withMetadata && message.metadata ? { metadata: message.metadata } : {}) }));
         return { ok: true, messages, has_more: false, response_metadata: { next_cursor: '' } };
       }
+      case 'chat.getPermalink':
+        return { ok: true, channel: args.channel, permalink: `https://fake.slack.test/archives/${String(args.channel)}/p${String(args.message_ts).replace('.', '')}` };
       case 'conversations.info':
         return { ok: true, channel: { id: args.channel, name: 'approvals', is_member: true } };
       case 'users.lookupByEmail': {
@@ -175,6 +177,37 @@ export async function sendSignedInteraction(
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(timestamp),
+      'x-slack-signature': options.signature ?? slackSignature(signingSecret, timestamp, body),
+      ...(options.retryNum ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
+    },
+    body,
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+/** POST an Events API callback (a message, an edit, a deletion) to /slack/events, signed like Slack. */
+export async function sendSignedEvent(
+  url: string,
+  signingSecret: string,
+  event: Record<string, unknown>,
+  options: { retryNum?: number; eventId?: string; signature?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const body = JSON.stringify({
+    token: 'legacy-verification-token',
+    team_id: 'T000FAKE',
+    api_app_id: 'A000FAKE',
+    type: 'event_callback',
+    event_id: options.eventId ?? `Ev${Math.random().toString(36).slice(2, 12).toUpperCase()}`,
+    event_time: Math.floor(Date.now() / 1000),
+    authorizations: [{ team_id: 'T000FAKE', user_id: 'U000BOT', is_bot: true }],
+    event,
+  });
+  const timestamp = Math.floor(Date.now() / 1000);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
       'x-slack-request-timestamp': String(timestamp),
       'x-slack-signature': options.signature ?? slackSignature(signingSecret, timestamp, body),
       ...(options.retryNum ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),

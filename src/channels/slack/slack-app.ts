@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../logger.ts';
 import type { ApprovalService } from '../../orchestrator/approvals.ts';
 import { ACTION_APPROVE, ACTION_REJECT, ACTION_RESEND, draftView } from './blocks.ts';
+import { registerChannelMemory, type MemoryChannels, type SlackMemoryPort } from './channel-memory.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
 
 export interface SlackAppOptions {
@@ -22,6 +23,8 @@ export interface SlackApp {
   readonly poster: SlackPoster;
   /** Wire the Approve / Reject / Retry (Send again) buttons to the approval service. */
   handleApprovals(approvals: ApprovalService): void;
+  /** Remember channel messages and the bot's threads (SLACK_MEMORY_CHANNELS). */
+  rememberConversations(memory: SlackMemoryPort, channels: MemoryChannels): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -76,6 +79,10 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       app.action<BlockAction<ButtonAction>>(ACTION_APPROVE, onDecision(approvals, 'approved'));
       app.action<BlockAction<ButtonAction>>(ACTION_REJECT, onDecision(approvals, 'rejected'));
       app.action<BlockAction<ButtonAction>>(ACTION_RESEND, onDecision(approvals, 'resend'));
+    },
+    rememberConversations(memory, channels) {
+      if (channels === 'none') return;
+      registerChannelMemory(app, { channels, memory, logger: options.logger });
     },
     httpListener: receiver ? receiver.requestListener : null,
     mode: options.appToken ? 'socket' : 'http',
