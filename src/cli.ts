@@ -1,4 +1,9 @@
+import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
+import { createConfiguredEmbedder } from './brains/embedder.ts';
+import { formatSearch } from './memory/format-search.ts';
+import { createMemory } from './memory/memory.ts';
+import type { ItemKind } from './memory/types.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { applyMigrations, type MigrationReport } from './db/migrate.ts';
 import { formatDoctor, runDoctor } from './doctor.ts';
@@ -22,6 +27,8 @@ Commands:
   status    list drafts and jobs that need a person (failed, may have been sent, stranded)
   ingest    load old mail into memory: ingest <mbox file | Maildir | .eml files or folder>…
             (stored once by Message-ID, remembered, never drafted or posted)
+  search    search memory: search <words…> [--kind email|slack_message|fact|note] [--person <address or name>]
+            [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--history] [--limit n]
 
 Configuration comes from the environment and .env (see .env.example).`;
 
@@ -46,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return status(config);
     case 'ingest':
       return ingestHistory(config, argv.slice(1));
+    case 'search':
+      return searchMemory(config, argv.slice(1));
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -132,6 +141,49 @@ async function ingestHistory(config: Config, paths: string[]): Promise<number> {
       return result.failed > 0 ? 1 : 0;
     } finally {
       await queue.stop(0);
+    }
+  });
+}
+
+async function searchMemory(config: Config, args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { kind: { type: 'string', multiple: true }, person: { type: 'string' }, after: { type: 'string' }, before: { type: 'string' }, history: { type: 'boolean' }, limit: { type: 'string' } },
+    });
+  } catch (error) {
+    console.error(`${errorMessage(error)}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const date = (value: string | undefined, name: string) => {
+    if (value === undefined) return undefined;
+    const parsedDate = new Date(value);
+    if (Number.isNaN(parsedDate.getTime())) throw new AdjutantError('CONFIG_INVALID', `--${name} ${value}: expected a date such as 2026-03-01`);
+    return parsedDate;
+  };
+  return withDatabase(config, async (database) => {
+    const logger = createLogger({ level: 'warn' });
+    const embedder = createConfiguredEmbedder(config, logger);
+    try {
+      const memory = createMemory({ database, embedder, embedderOff: 'EMBEDDER is none', logger });
+      const after = date(values.after, 'after');
+      const before = date(values.before, 'before');
+      const response = await memory.search({
+        text: positionals.join(' '),
+        ...(values.kind ? { kinds: values.kind as ItemKind[] } : {}),
+        ...(values.person ? { person: values.person } : {}),
+        ...(after ? { after } : {}),
+        ...(before ? { before } : {}),
+        ...(values.history ? { includeHistory: true } : {}),
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+      });
+      console.log(formatSearch(response));
+      return 0;
+    } finally {
+      await embedder?.close?.();
     }
   });
 }

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { createAnthropicChatModel } from './brains/anthropic/anthropic-chat-model.ts';
 import { createOllamaChatModel } from './brains/ollama/ollama-chat-model.ts';
-import { createOllamaEmbedder } from './brains/ollama/ollama-embedder.ts';
 import { createModelRouter } from './brains/router.ts';
 import type { Embedder } from './brains/types.ts';
 import { createImapWatcher, type MailboxWatcher } from './channels/email/imap-watcher.ts';
@@ -11,8 +10,8 @@ import { createSentFolder, type SentFolder } from './channels/email/sent-folder.
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
 import { createSlackApp, type SlackApp } from './channels/slack/slack-app.ts';
-import { configuredParts, embedderChoice, type Config } from './config.ts';
-import { createBuiltinEmbedder } from './brains/builtin/builtin-embedder.ts';
+import { configuredParts, type Config } from './config.ts';
+import { createConfiguredEmbedder } from './brains/embedder.ts';
 import { createAdvisoryLocks } from './db/advisory-lock.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { applyMigrations } from './db/migrate.ts';
@@ -94,10 +93,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const emails = createEmailStore(database);
     const drafts = createDraftStore(prisma);
 
-    const embedding = embedderChoice(config);
-    let embedder: Embedder | null = null;
-    if (embedding === 'ollama' && config.OLLAMA_HOST) embedder = createOllamaEmbedder({ host: config.OLLAMA_HOST, model: config.OLLAMA_EMBED_MODEL });
-    if (embedding === 'builtin') embedder = createBuiltinEmbedder({ logger, ...options.builtinEmbedder });
+    const embedder: Embedder | null = createConfiguredEmbedder(config, logger, options.builtinEmbedder);
     if (embedder?.close) {
       const active = embedder;
       cleanup.push(() => active.close?.());

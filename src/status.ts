@@ -9,6 +9,8 @@ export interface StatusReport {
   attention: { id: string; status: string; to: string; subject: string; since: Date; error: string | null }[];
   deadJobs: DeadJob[];
   mailboxes: { mailbox: string; lastUid: number; updatedAt: Date }[];
+  /** Items remembered, the embedding model in use, and passages still waiting for its vectors. */
+  memory: { items: number; currentModel: string | null; waiting: number };
 }
 
 /** approved/sending longer than this is stranded (the reconciler normally moves it within seconds). */
@@ -31,7 +33,18 @@ export async function readStatus(database: Database, now = new Date()): Promise<
     attention: attention.map((draft) => ({ id: draft.id, status: draft.status, to: draft.toAddress, subject: draft.subject, since: draft.updatedAt, error: draft.error })),
     deadJobs: await readDeadJobs(pool, 50),
     mailboxes: mailboxes.map((state) => ({ mailbox: state.mailbox, lastUid: state.lastUid, updatedAt: state.updatedAt })),
+    memory: await readMemoryStatus(pool),
   };
+}
+
+async function readMemoryStatus(pool: Database['pool']): Promise<StatusReport['memory']> {
+  const result = await pool.query<{ items: number; waiting: number; model: string | null }>(
+    `SELECT (SELECT count(*)::int FROM memory_items WHERE deleted_at IS NULL) AS items,
+            (SELECT count(*)::int FROM memory_chunks WHERE needs_embedding) AS waiting,
+            (SELECT model FROM embedding_models WHERE is_current) AS model`,
+  );
+  const row = result.rows[0];
+  return { items: row?.items ?? 0, currentModel: row?.model ?? null, waiting: row?.waiting ?? 0 };
 }
 
 const LABEL: Record<string, string> = {
@@ -61,6 +74,11 @@ export function formatStatus(report: StatusReport): string {
       lines.push(`  ${job.id}  ${job.name} ${job.key ?? ''}  failed ${job.failCount}× at ${job.failedAt?.toISOString() ?? '?'}: ${job.reason ?? 'no reason recorded'}`);
     }
   }
+  const { memory } = report;
+  lines.push(
+    '',
+    `Memory: ${memory.items} item(s); ${memory.currentModel ? `embeddings by ${memory.currentModel}, ${memory.waiting === 0 ? 'all passages embedded' : `${memory.waiting} passage(s) waiting to be embedded (found by their words meanwhile)`}` : 'no embeddings yet (EMBEDDER none, or nothing embedded so far)'}`,
+  );
   for (const mailbox of report.mailboxes) lines.push('', `Mailbox ${mailbox.mailbox}: last UID ${mailbox.lastUid}, last change ${mailbox.updatedAt.toISOString()}`);
   return lines.join('\n');
 }
