@@ -20,12 +20,12 @@ import { createHealthRegistry, type HealthRegistry, type PartReport } from './he
 import { createHttpServer } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuditLog } from './memory/audit.ts';
-import { createDraftStore } from './memory/draft-store.ts';
+import { createDraftStore } from './orchestrator/draft-store.ts';
 import { createEmailStore } from './memory/email-store.ts';
-import { createMailboxStateStore } from './memory/mailbox-state.ts';
+import { createMailboxStateStore } from './channels/email/mailbox-state.ts';
 import { createMemory } from './memory/memory.ts';
 import { createEmbeddingBackfill } from './memory/embedding-backfill.ts';
-import { createModelLedger } from './memory/model-ledger.ts';
+import { createModelLedger } from './brains/model-ledger.ts';
 import { createApprovalService } from './orchestrator/approvals.ts';
 import { createEmailIngest } from './orchestrator/ingest-email.ts';
 import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';

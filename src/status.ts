@@ -1,6 +1,6 @@
 import type { Database } from './db/database.ts';
 import { readDeadJobs, type DeadJob } from './db/job-table.ts';
-import { createDraftStore } from './memory/draft-store.ts';
+import { createDraftStore } from './orchestrator/draft-store.ts';
 
 /** What needs a person's attention, read from the database (the service need not be running). */
 export interface StatusReport {

@@ -185,7 +185,7 @@ describe('built-in embedder worker lifecycle', () => {
     const embedder = createBuiltinEmbedder({ logger, onWorkerStart: (worker) => workers.push(worker) });
     try {
       const pending = embedder.embed(Array.from({ length: 16 }, (_, index) => prose(200, index)));
-      await vi.waitFor(() => expect(embedder.state().batchInFlight).toBe(true), { interval: 2 });
+      await vi.waitFor(() => expect(embedder.state().batchInFlight).toBe(true), { interval: 2, timeout: 20_000 });
       await workers[0]!.terminate();
 
       const error = await rejection(pending);

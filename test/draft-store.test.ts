@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
-import { createDraftStore, type DraftStore } from '../src/memory/draft-store.ts';
+import { createDraftStore, type DraftStore } from '../src/orchestrator/draft-store.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 
 /** The draft's send states on real PostgreSQL: of two workers that both think they send, only one can. */

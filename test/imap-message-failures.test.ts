@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMailboxStateStore } from '../src/memory/mailbox-state.ts';
+import { createMailboxStateStore } from '../src/channels/email/mailbox-state.ts';
 import { createWatcherRig, startWatching, deliver, plainMessage, startTcpRelay, type TcpRelay, type WatcherRig } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
 import { waitUntil } from './support/wait.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailboxWatcher } from '../src/channels/email/imap-watcher.ts';
-import { createMailboxStateStore } from '../src/memory/mailbox-state.ts';
+import { createMailboxStateStore } from '../src/channels/email/mailbox-state.ts';
 import { appendWithDate, createWatcherRig, deliver, plainMessage, resetUidValidity, saveMessage, type WatcherRig } from './support/mailbox.ts';
 import { waitUntil } from './support/wait.ts';
 

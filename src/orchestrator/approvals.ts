@@ -1,7 +1,7 @@
 import type { SlackPoster } from '../channels/slack/slack-poster.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditLog } from '../memory/audit.ts';
-import type { Draft, DraftStore } from '../memory/draft-store.ts';
+import type { Draft, DraftStore } from './draft-store.ts';
 import type { JobQueue } from './job-queue.ts';
 import { JOB_SEND_REPLY } from './job-names.ts';
 

@@ -4,7 +4,7 @@ import type { SentFolder } from '../channels/email/sent-folder.ts';
 import type { MailSender } from '../channels/email/smtp-sender.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditLog } from '../memory/audit.ts';
-import type { DraftStore } from '../memory/draft-store.ts';
+import type { DraftStore } from './draft-store.ts';
 import type { EmailStore } from '../memory/email-store.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { JobQueue } from './job-queue.ts';

@@ -9,7 +9,7 @@ import { createAdvisoryLocks, type LockProvider } from '../../src/db/advisory-lo
 import { createDatabase, type Database } from '../../src/db/database.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createMailboxStateStore } from '../../src/memory/mailbox-state.ts';
+import { createMailboxStateStore } from '../../src/channels/email/mailbox-state.ts';
 import { createTestDatabase } from './databases.ts';
 import { testServices } from './services.ts';
 import { waitUntil } from './wait.ts';

@@ -2,7 +2,7 @@ import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../../errors.ts';
 import type { LockProvider, HeldLock } from '../../db/advisory-lock.ts';
 import type { Logger } from '../../logger.ts';
-import type { MailboxStateStore } from '../../memory/mailbox-state.ts';
+import type { MailboxStateStore } from './mailbox-state.ts';
 import { createImapClient, describeImapError, type ImapOptions } from './imap-connection.ts';
 import { withDeadline } from './imap-deadline.ts';
 import { createStallAlarm } from './imap-stall-alarm.ts';

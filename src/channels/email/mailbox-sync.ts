@@ -1,7 +1,7 @@
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
 import { AdjutantError, errorMessage } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import type { MailboxPosition, MailboxStateStore, SavedMailboxPosition } from '../../memory/mailbox-state.ts';
+import type { MailboxPosition, MailboxStateStore, SavedMailboxPosition } from './mailbox-state.ts';
 import { withDeadline } from './imap-deadline.ts';
 import { givenUpText, oversizedText, uidResetText } from './mailbox-announcements.ts';
 import type { KeptMessage, MailboxFailureStore, UnhandledMessage } from './mailbox-failures.ts';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { draftView } from '../../channels/slack/blocks.ts';
 import { SendError, type SentEmail } from '../../channels/email/smtp-sender.ts';
 import { AdjutantError, errorMessage } from '../../errors.ts';
-import type { Draft } from '../../memory/draft-store.ts';
+import type { Draft } from '../draft-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_SEND_REPLY } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';

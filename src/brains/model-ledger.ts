@@ -1,4 +1,4 @@
-import type { CallLedger } from '../brains/types.ts';
+import type { CallLedger } from './types.ts';
 import type { PrismaClient } from '../db/database.ts';
 
 /** The cost ledger: one row per model call, ok or failed. */

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../db/database.ts';
+import type { PrismaClient } from '../../db/database.ts';
 
 export interface MailboxPosition {
   uidValidity: bigint;
