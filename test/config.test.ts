@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configuredParts, loadConfig } from '../src/config.ts';
+import { configuredParts, embedderChoice, loadConfig } from '../src/config.ts';
 import { AdjutantError } from '../src/errors.ts';
 
 function configError(env: Record<string, string>): AdjutantError {
@@ -28,6 +28,16 @@ describe('configuration', () => {
     expect(config.SLACK_APPROVERS).toEqual([]);
   });
 
+  it('chooses the embedder: ollama when OLLAMA_HOST is set, else the built-in one, unless EMBEDDER says otherwise', () => {
+    expect(embedderChoice(loadConfig({ env: {}, envFile: null }))).toBe('builtin');
+    expect(embedderChoice(loadConfig({ env: { OLLAMA_HOST: 'http://127.0.0.1:11434' }, envFile: null }))).toBe('ollama');
+    expect(embedderChoice(loadConfig({ env: { OLLAMA_HOST: 'http://127.0.0.1:11434', EMBEDDER: 'Builtin' }, envFile: null }))).toBe('builtin');
+    expect(embedderChoice(loadConfig({ env: { EMBEDDER: 'none' }, envFile: null }))).toBe('none');
+    expect(loadConfig({ env: {}, envFile: null }).SLACK_MEMORY_CHANNELS).toBe('all');
+    expect(loadConfig({ env: { SLACK_MEMORY_CHANNELS: 'none' }, envFile: null }).SLACK_MEMORY_CHANNELS).toBe('none');
+    expect(loadConfig({ env: { SLACK_MEMORY_CHANNELS: 'C012ABC, G0FINANCE' }, envFile: null }).SLACK_MEMORY_CHANNELS).toEqual(['C012ABC', 'G0FINANCE']);
+  });
+
   it.each([
     ['PORT', 'eighty', 'port number'],
     ['IMAP_PORT', '99999', 'port number'],
@@ -38,6 +48,9 @@ describe('configuration', () => {
     ['IMAP_TLS', 'maybe', 'true or false'],
     ['TEAM_DOMAINS', 'team.example, not a domain', 'domains'],
     ['MAIL_AUTHSERV_ID', 'mx.example.com; dmarc=pass', 'authserv-id, a host name such as mx.example.com'],
+    ['EMBEDDER', 'openai', 'builtin, ollama or none'],
+    ['EMBEDDER', 'ollama', 'ollama needs OLLAMA_HOST'],
+    ['SLACK_MEMORY_CHANNELS', 'C012ABC, #general', 'all, none, or Slack channel IDs'],
     ['MAIL_AUTHSERV_ID', 'mx..example.com', 'authserv-id'],
     ['LLM_WEEKLY_BUDGET_USD', '-5', 'US dollars'],
     ['BRIEFING_TIMEZONE', 'Mars/Olympus', 'IANA time zone'],

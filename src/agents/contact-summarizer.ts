@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ModelRouter } from '../brains/router.ts';
 import { AdjutantError } from '../errors.ts';
 import type { Contact } from '../memory/types.ts';
-import { loadPrompt, renderPrompt } from './prompts.ts';
+import { loadPrompt, neutraliseTags, renderPrompt } from './prompts.ts';
 
 export interface ContactMaterial {
   teamName: string;
@@ -39,5 +39,5 @@ export async function summarizeContact(router: ModelRouter, material: ContactMat
 }
 
 function neutralise(text: string): string {
-  return text.replace(/<\/?\s*email\s*>/gi, '[tag removed]');
+  return neutraliseTags(text, ['email']);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ModelRouter } from '../brains/router.ts';
 import { AdjutantError } from '../errors.ts';
-import { loadPrompt, renderPrompt } from './prompts.ts';
+import { loadPrompt, neutraliseTags, renderPrompt } from './prompts.ts';
 
 export interface DraftRequest {
   teamName: string;
@@ -55,7 +55,7 @@ export async function draftReply(router: ModelRouter, request: DraftRequest): Pr
 
 /** Email text must not be able to close our <email> wrapper and speak outside it. */
 function neutralise(text: string): string {
-  return text.replace(/<\/?\s*(email|teammate_instruction)\s*>/gi, '[tag removed]');
+  return neutraliseTags(text, ['email', 'teammate_instruction']);
 }
 
 /** Models sometimes wrap the answer in quotes or a code fence; the draft is the text inside. */

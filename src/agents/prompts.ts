@@ -25,3 +25,11 @@ export function renderPrompt(template: string, values: Record<string, string>): 
     return value;
   });
 }
+
+/**
+ * Untrusted text (an email) goes into a prompt inside tags; it must not be able to close them
+ * and speak outside. The named tags are defused wherever they appear in it.
+ */
+export function neutraliseTags(text: string, tags: string[]): string {
+  return text.replace(new RegExp(`<\\/?\\s*(${tags.join('|')})\\s*>`, 'gi'), '[tag removed]');
+}

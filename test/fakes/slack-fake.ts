@@ -172,11 +172,16 @@ export async function sendSignedInteraction(
   options: { timestamp?: number; retryNum?: number; signature?: string } = {},
 ): Promise<{ status: number; body: string }> {
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  return postSigned(url, signingSecret, 'application/x-www-form-urlencoded', body, options);
+}
+
+/** A request to /slack/events signed like Slack's (or with a given, possibly forged, signature). */
+async function postSigned(url: string, signingSecret: string, contentType: string, body: string, options: { timestamp?: number; retryNum?: number; signature?: string }): Promise<{ status: number; body: string }> {
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const response = await fetch(url, {
     method: 'POST',
     headers: {
-      'content-type': 'application/x-www-form-urlencoded',
+      'content-type': contentType,
       'x-slack-request-timestamp': String(timestamp),
       'x-slack-signature': options.signature ?? slackSignature(signingSecret, timestamp, body),
       ...(options.retryNum ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
@@ -203,18 +208,7 @@ export async function sendSignedEvent(
     authorizations: [{ team_id: 'T000FAKE', user_id: 'U000BOT', is_bot: true }],
     event,
   });
-  const timestamp = Math.floor(Date.now() / 1000);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-slack-request-timestamp': String(timestamp),
-      'x-slack-signature': options.signature ?? slackSignature(signingSecret, timestamp, body),
-      ...(options.retryNum ? { 'x-slack-retry-num': String(options.retryNum), 'x-slack-retry-reason': 'http_timeout' } : {}),
-    },
-    body,
-  });
-  return { status: response.status, body: await response.text() };
+  return postSigned(url, signingSecret, 'application/json', body, options);
 }
 
 /** A block_actions payload for a click on a button in a message, as Slack sends it. */
