@@ -8,10 +8,42 @@ import { jobInsert } from '../db/job-table.ts';
 import { conversationLookup, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import type { Prisma } from '../db/generated/client.ts';
-import type { Email as EmailRow } from '../db/generated/client.ts';
 
-/** A stored email as the pipeline reads it: the raw source stays in the database. */
-export type Email = Omit<EmailRow, 'raw'>;
+/** A stored email as the pipeline reads it (the raw source stays in the database). */
+export interface Email {
+  id: string;
+  messageId: string;
+  mailbox: string;
+  uid: number | null;
+  fromAddress: string | null;
+  fromName: string | null;
+  toAddresses: string[];
+  subject: string;
+  sentAt: Date | null;
+  text: string;
+  inReplyTo: string | null;
+  references: string[];
+  /** The receiving server vouched for the From domain; `senderVerification` says how, for people. */
+  senderVerified: boolean;
+  senderVerification: string | null;
+  /** A team address the receiving server did not vouch for: handled as outside mail. */
+  claimedTeammate: string | null;
+  /** A verified teammate's forward: the recovered original and the teammate's note. */
+  isForward: boolean;
+  forwardedBy: string | null;
+  instruction: string | null;
+  originalFrom: string | null;
+  originalFromName: string | null;
+  originalFromMissing: boolean;
+  originalSubject: string | null;
+  originalSentAt: Date | null;
+  originalMessageId: string | null;
+  originalReferences: string[];
+  originalText: string | null;
+  receivedAt: Date;
+  conversationId: string | null;
+  threadSubject: string;
+}
 
 export interface IncomingEmail {
   raw: Buffer;

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.ts';
 import { AdjutantError } from '../errors.ts';
-import { Prisma, type Draft } from '../db/generated/client.ts';
-
-export type { Draft } from '../db/generated/client.ts';
+import { Prisma, type Draft as DraftRow } from '../db/generated/client.ts';
 
 /**
  * pending → approved → sending → sent; pending → rejected; sending → failed (refused, or retries
@@ -11,6 +9,47 @@ export type { Draft } from '../db/generated/client.ts';
  * failed and unknown go back to approved only by a person's click.
  */
 export type DraftStatus = 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown';
+
+const DRAFT_STATUSES: readonly DraftStatus[] = ['pending', 'approved', 'sending', 'sent', 'rejected', 'failed', 'unknown'];
+
+/** A reply proposed to a human, as the pipeline and Slack see it (mapped from the row here). */
+export interface Draft {
+  id: string;
+  emailId: string;
+  version: number;
+  status: DraftStatus;
+  toAddress: string;
+  toName: string | null;
+  subject: string;
+  body: string;
+  inReplyTo: string | null;
+  references: string[];
+  provider: string | null;
+  model: string | null;
+  slackChannel: string | null;
+  slackCardTs: string | null;
+  slackDraftTs: string | null;
+  slackPostStartedAt: Date | null;
+  decidedBy: string | null;
+  decidedAt: Date | null;
+  sentAt: Date | null;
+  /** Our Message-ID for the reply, fixed at the first send attempt. */
+  sentMessageId: string | null;
+  sendAttempts: number;
+  sendingStartedAt: Date | null;
+  /** The message data started to leave: from here a crash leaves the outcome unknown. */
+  dataStartedAt: Date | null;
+  error: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+function toDraft(row: DraftRow): Draft {
+  if (!(DRAFT_STATUSES as readonly string[]).includes(row.status)) throw new AdjutantError('CONFLICT', `draft ${row.id} has an unknown status '${row.status}'`, { retryable: false });
+  return { ...row, status: row.status as DraftStatus };
+}
+
+const orNull = (row: DraftRow | null): Draft | null => (row ? toDraft(row) : null);
 
 export interface NewDraft {
   emailId: string;
@@ -97,7 +136,7 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
         SELECT ${audit.actor}, ${audit.action}, 'draft', ${id}, ${auditData ?? Prisma.sql`${JSON.stringify(audit.data ?? {})}::jsonb`} FROM changed
       )
       SELECT "id"::text AS id FROM changed`;
-    return rows.length === 1 ? prisma.draft.findUnique({ where: { id } }) : null;
+    return rows.length === 1 ? orNull(await prisma.draft.findUnique({ where: { id } })) : null;
   };
   /** For changes made through Prisma's client: the audit row to write in the same transaction. */
   const auditRow = (id: string, audit: DraftAudit) =>
@@ -108,26 +147,26 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
   return {
     async createFirst(draft, audit) {
       const existing = await prisma.draft.findUnique({ where: { emailId_version: { emailId: draft.emailId, version: 1 } } });
-      if (existing) return { draft: existing, created: false };
+      if (existing) return { draft: toDraft(existing), created: false };
       const id = randomUUID();
       try {
         const [created] = await prisma.$transaction([
           prisma.draft.create({ data: { ...draft, id, version: 1 } }),
           auditRow(id, audit),
         ]);
-        return { draft: created, created: true };
+        return { draft: toDraft(created), created: true };
       } catch (error) {
         // A second run of the job got there first: its draft stands.
         const raced = await prisma.draft.findUnique({ where: { emailId_version: { emailId: draft.emailId, version: 1 } } });
-        if (raced) return { draft: raced, created: false };
+        if (raced) return { draft: toDraft(raced), created: false };
         throw error;
       }
     },
-    get(id) {
-      return prisma.draft.findUnique({ where: { id } });
+    async get(id) {
+      return orNull(await prisma.draft.findUnique({ where: { id } }));
     },
-    latestForEmail(emailId) {
-      return prisma.draft.findFirst({ where: { emailId }, orderBy: { version: 'desc' } });
+    async latestForEmail(emailId) {
+      return orNull(await prisma.draft.findFirst({ where: { emailId }, orderBy: { version: 'desc' } }));
     },
     async setSlackCard(id, channel, cardTs) {
       await prisma.draft.update({ where: { id }, data: { slackChannel: channel, slackCardTs: cardTs } });
@@ -191,11 +230,11 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
         action: 'draft.resend',
       });
     },
-    inStatusSince(statuses, before) {
-      return prisma.draft.findMany({ where: { status: { in: statuses }, updatedAt: { lt: before } }, orderBy: { updatedAt: 'asc' }, take: 200 });
+    async inStatusSince(statuses, before) {
+      return (await prisma.draft.findMany({ where: { status: { in: statuses }, updatedAt: { lt: before } }, orderBy: { updatedAt: 'asc' }, take: 200 })).map(toDraft);
     },
-    unpostedSince(before) {
-      return prisma.draft.findMany({ where: { status: 'pending', slackDraftTs: null, createdAt: { lt: before } }, orderBy: { createdAt: 'asc' }, take: 200 });
+    async unpostedSince(before) {
+      return (await prisma.draft.findMany({ where: { status: 'pending', slackDraftTs: null, createdAt: { lt: before } }, orderBy: { createdAt: 'asc' }, take: 200 })).map(toDraft);
     },
     async countByStatus() {
       const groups = await prisma.draft.groupBy({ by: ['status'], _count: { _all: true } });
