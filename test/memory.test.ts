@@ -7,6 +7,8 @@ import { applyMigrations } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
 import { createEmbeddingBackfill } from '../src/memory/embedding-backfill.ts';
 import { createMemory, type Memory } from '../src/memory/memory.ts';
+import { embedMemoryJob } from '../src/orchestrator/jobs/embed-memory.ts';
+import { Writable } from 'node:stream';
 import type { RememberInput } from '../src/memory/types.ts';
 import { startOllamaFake, type OllamaFake } from './fakes/ollama-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
@@ -214,6 +216,19 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(indexes.rows).toHaveLength(1);
     expect((await memory.search({ text: 'payment reminder for furniture', limit: 1 })).hits[0]?.sourceRef).toBe('<chairs@client.example>');
   }, 120_000);
+
+  it('embeds waiting passages a few batches per run and reports the progress of a backfill', async () => {
+    for (let index = 0; index < 12; index += 1) await memory.remember(email(`<progress${index}@client.example>`, `Progress ${index}`, `Progress report number ${index} on the school library shelving.`));
+    const lines: { msg: string; remaining?: number }[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as { msg: string }); done(); } });
+    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: builtin }), logger: createLogger({ level: 'info', destination: sink }) }, { batchSize: 4, runBudgetMs: 0 });
+    await job.run({}, { attempt: 1, lastAttempt: false });
+    // One batch per run with no time budget: 8 of 12 still waiting, said once as a backfill and per run.
+    expect(lines.map((line) => line.msg)).toEqual([expect.stringMatching(/^embedding 12 memory passages with builtin:use-lite/), 'embedding memory: 8 passages to go']);
+    while ((await count('SELECT count(*) FROM memory_chunks WHERE needs_embedding')) > 0) await job.run({}, { attempt: 1, lastAttempt: false });
+    expect(lines.at(-1)?.msg).toBe('embedding memory: up to date');
+    expect((await memory.search({ text: 'bookcases for the school', limit: 3 })).hits.map((hit) => hit.title)).toEqual(expect.arrayContaining([expect.stringMatching(/^Progress/)]));
+  }, 60_000);
 
   it('writes nothing of a batch when the embedder fails half-way, and finishes it on the next run', async () => {
     for (let index = 0; index < 6; index += 1) await memory.remember(email(`<batch${index}@client.example>`, `Question ${index}`, `Question number ${index} about the hotel lobby benches.`));
