@@ -6,7 +6,7 @@ import { ACTION_APPROVE, ACTION_REJECT } from '../../src/channels/slack/blocks.t
 import { createSlackPoster } from '../../src/channels/slack/slack-poster.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startService, type Service } from '../../src/main.ts';
-import { createDraftStore } from '../../src/memory/draft-store.ts';
+import { createDraftStore } from '../../src/orchestrator/draft-store.ts';
 import { summarize } from '../support/latency.ts';
 import { startHttpTimings } from './http-timings.ts';
 import { fromServerSchema, toServerSchema, type BreakdownStep, type FromServer, type ServerSettings } from './protocol.ts';

@@ -7,7 +7,7 @@ import { applyMigrations } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createAuditLog } from '../../src/memory/audit.ts';
 import { createEmailStore } from '../../src/memory/email-store.ts';
-import { createMailboxStateStore } from '../../src/memory/mailbox-state.ts';
+import { createMailboxStateStore } from '../../src/channels/email/mailbox-state.ts';
 import { createEmailIngest } from '../../src/orchestrator/ingest-email.ts';
 import { createJobQueue } from '../../src/orchestrator/job-queue.ts';
 import { seededRandom } from '../../test/drills/random.ts';
