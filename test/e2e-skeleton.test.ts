@@ -92,6 +92,14 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     expect(JSON.stringify(card?.args.blocks)).toContain('Forwarded by <@U0SAM>');
     expect(JSON.stringify(card?.args.blocks)).toContain('Tell them the invoice went out on Friday');
     expect(draftPost?.args.thread_ts).toBeTruthy();
+    // The email is remembered, its sender is a contact, and search results about it link to the card.
+    const cardTs = String((card?.reply as { ts?: string } | undefined)?.ts);
+    await waitUntil('the card link on the remembered email', async () => {
+      const rows = await service.database.pool.query<{ url: string | null; counterparty: string | null }>("SELECT url, counterparty FROM memory_items WHERE kind = 'email'");
+      return rows.rows[0]?.url === `https://fake.slack.test/archives/${APPROVALS}/p${cardTs.replace('.', '')}` && rows.rows[0]?.counterparty === 'dana@client.example';
+    });
+    const contact = await service.database.pool.query<{ address: string; email_count: number }>('SELECT address, email_count FROM contacts');
+    expect(contact.rows).toEqual([{ address: 'dana@client.example', email_count: 1 }]);
     const draftBlocks = JSON.stringify(draftPost?.args.blocks);
     expect(draftBlocks).toContain('went out on Friday; the signed PO is attached');
     expect(draftBlocks).toContain('draft_approve');

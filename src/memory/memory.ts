@@ -32,6 +32,8 @@ import {
 export interface Memory {
   remember(input: RememberInput): Promise<RememberResult>;
   forget(source: { sourceType: SourceType; sourceRef: string }, actor: string): Promise<boolean>;
+  /** Where a person opens the item (an email's card in Slack), once known. */
+  setLink(source: { sourceType: SourceType; sourceRef: string }, url: string): Promise<void>;
   search(query: SearchQuery, options?: { halves?: 'both' | 'text' | 'meaning' }): Promise<SearchResponse>;
   storeFact(input: FactInput): Promise<FactResult>;
   factHistory(subject: string, scope?: Scope): Promise<Fact[]>;
@@ -87,6 +89,9 @@ export function createMemory(deps: MemoryDeps): Memory {
     contacts,
     remember: (input) => items.remember(input),
     forget: (source, actor) => items.forget(source, actor),
+    async setLink(source, url) {
+      await database.pool.query('UPDATE memory_items SET url = $3 WHERE source_type = $1 AND source_ref = $2', [source.sourceType, source.sourceRef, url]);
+    },
     async search(raw, options = {}) {
       const parsed = searchQuerySchema.safeParse(raw);
       if (!parsed.success) throw new AdjutantError('CONFLICT', `bad search: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`).join('; ')}`, { retryable: false });

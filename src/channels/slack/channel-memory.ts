@@ -6,8 +6,7 @@
  */
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
-import { errorMessage } from '../../errors.ts';
-import type { Logger } from '../../logger.ts';
+import type { SlackPoster } from './slack-poster.ts';
 
 /** What this feature needs from memory: the port it declares, implemented in main.ts. */
 export interface SlackMemoryPort {
@@ -51,8 +50,8 @@ const changedMessage = z.object({
 });
 const deletedMessage = z.object({ subtype: z.literal('message_deleted'), channel: z.string(), deleted_ts: z.string() });
 
-export function registerChannelMemory(app: App, deps: { channels: MemoryChannels; memory: SlackMemoryPort; logger: Logger }): void {
-  const { channels, memory, logger } = deps;
+export function registerChannelMemory(app: App, deps: { channels: MemoryChannels; memory: SlackMemoryPort; poster: Pick<SlackPoster, 'permalink'> }): void {
+  const { channels, memory, poster } = deps;
   const configured = (channel: string) => channels === 'all' || (Array.isArray(channels) && channels.includes(channel));
   let botUserId: Promise<string | null> | null = null;
   const botUser = () =>
@@ -71,17 +70,6 @@ export function registerChannelMemory(app: App, deps: { channels: MemoryChannels
     if (!threadTs) return false;
     if (parentUser && parentUser === (await botUser())) return true;
     return memory.botInThread(channel, threadTs);
-  }
-
-  async function permalink(channel: string, ts: string): Promise<string | null> {
-    try {
-      const result = await app.client.chat.getPermalink({ channel, message_ts: ts });
-      return result.permalink ?? null;
-    } catch (error) {
-      // The item is still worth keeping; its source is channel and ts.
-      logger.warn({ channel, ts, error: errorMessage(error) }, 'no permalink for a remembered Slack message');
-      return null;
-    }
   }
 
   app.event('message', async ({ event }) => {
@@ -113,7 +101,7 @@ export function registerChannelMemory(app: App, deps: { channels: MemoryChannels
       threadTs: message.threadTs ?? null,
       user: message.user,
       text: message.text,
-      permalink: await permalink(message.channel, message.ts),
+      permalink: await poster.permalink(message.channel, message.ts),
       private: message.channelType === 'group' || message.channel.startsWith('G'),
       postedAt: new Date(Number(message.ts) * 1000),
     });

@@ -82,7 +82,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     },
     rememberConversations(memory, channels) {
       if (channels === 'none') return;
-      registerChannelMemory(app, { channels, memory, logger: options.logger });
+      registerChannelMemory(app, { channels, memory, poster });
     },
     httpListener: receiver ? receiver.requestListener : null,
     mode: options.appToken ? 'socket' : 'http',

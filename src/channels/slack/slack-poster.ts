@@ -20,6 +20,8 @@ export interface SlackPoster {
   postNotice(channel: string, text: string): Promise<void>;
   /** Slack user ID for an email address, when the workspace has one (for mentions). */
   userIdForEmail(email: string): Promise<string | null>;
+  /** A link a person can open to a message (null when Slack will not say). */
+  permalink(channel: string, ts: string): Promise<string | null>;
 }
 
 type WebClient = webApi.WebClient;
@@ -106,6 +108,14 @@ export function createSlackPoster(client: WebClient): SlackPoster {
         return result.user?.id ?? null;
       } catch {
         // No such user, or the users:read.email scope is missing: the card names the address instead.
+        return null;
+      }
+    },
+    async permalink(channel, ts) {
+      try {
+        const result = await client.chat.getPermalink({ channel, message_ts: ts });
+        return result.permalink ?? null;
+      } catch {
         return null;
       }
     },

@@ -66,7 +66,13 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
           )
         ).ts;
       }
-      if (!draft.slackCardTs) await deps.drafts.setSlackCard(draft.id, channel, cardTs);
+      if (!draft.slackCardTs) {
+        await deps.drafts.setSlackCard(draft.id, channel, cardTs);
+        // Search results about this email link to its card, where the thread and decision live.
+        const url = await poster.permalink(channel, cardTs);
+        const email = await deps.emails.require(draft.emailId);
+        if (url) await deps.memory.setLink({ sourceType: 'email', sourceRef: email.messageId }, url);
+      }
       const cardPosted = cardTs;
       const adopted = await adopt(() => poster.findDraftMessage(channel, cardPosted, draft.id));
       // The view comes from the stored draft: an approval that raced the crash shows as such.
