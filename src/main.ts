@@ -162,7 +162,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(sendReplyJob(deps));
     queue.define(postNoticeJob(deps));
     queue.define(refreshContactJob({ contacts: memory.contacts, router, teamName: deps.teamName, logger }));
-    if (embedder) queue.define(embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder }), logger }));
+    const embedderHealth: { report: PartReport } = embedder ? { report: { status: 'ok', detail: `${embedder.model}: starting` } } : { report: { status: 'disabled', reason: 'EMBEDDER is none: full-text search only' } };
+    if (embedder) {
+      queue.define(embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder }), logger, onHealth: (report) => (embedderHealth.report = report) }));
+    }
     // Announcements go to the approvals channel; without Slack they are logged only.
     const announce = async (text: string) => {
       logger.warn({ announcement: text }, 'announcement');
@@ -224,6 +227,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     health.register('smtp', () => (mailSender ? { status: 'ok', detail: `${config.SMTP_HOST}` } : { status: 'disabled', reason: parts.smtp.reason ?? '' }));
     health.register('anthropic', () => (cloud ? { status: 'ok', detail: config.ANTHROPIC_MODEL } : { status: 'disabled', reason: parts.anthropic.reason ?? '' }));
     health.register('ollama', () => (local ? { status: 'ok', detail: config.OLLAMA_MODEL } : { status: 'disabled', reason: parts.ollama.reason ?? '' }));
+    health.register('embedder', () => embedderHealth.report);
     health.register('mcp', () => ({ status: 'disabled', reason: parts.mcp.reason ?? '' }));
 
     const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, logger });

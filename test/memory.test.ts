@@ -246,4 +246,21 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(next.embedded).toBe(6);
     expect(next.remaining).toBe(waiting - 6);
   }, 60_000);
+
+  it('pauses embedding while the embedder is down, says so once and on health, and resumes', async () => {
+    await memory.remember(email('<outage@client.example>', 'During the outage', 'Sent while the model server was down.'));
+    const lines: { level: number; msg: string }[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string }); done(); } });
+    const health: string[] = [];
+    const viaOllama = createOllamaEmbedder({ host: ollama.url, model: 'nomic-embed-text', batchSize: 64 });
+    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: viaOllama }), logger: createLogger({ level: 'info', destination: sink }), onHealth: (report) => health.push(report.status) });
+    ollama.failNext(2, 503, { message: 'server busy' });
+    await job.run({}, { attempt: 1, lastAttempt: false });
+    await job.run({}, { attempt: 1, lastAttempt: false });
+    expect(health).toEqual(['failing', 'failing']);
+    expect(lines.filter((line) => line.msg.startsWith('embedding paused'))).toHaveLength(1);
+    await job.run({}, { attempt: 1, lastAttempt: false });
+    expect(health.at(-1)).toBe('ok');
+    expect(lines.some((line) => line.msg === 'embedding works again')).toBe(true);
+  }, 60_000);
 });
