@@ -1,12 +1,13 @@
 import { App } from '@slack/bolt';
 import { ImapFlow } from 'imapflow';
 import { createAnthropicChatModel } from './brains/anthropic/anthropic-chat-model.ts';
-import { createOllamaEmbedder } from './brains/ollama/ollama-embedder.ts';
+import { createConfiguredEmbedder } from './brains/embedder.ts';
 import { createSmtpSender } from './channels/email/smtp-sender.ts';
-import { configuredParts, type Config } from './config.ts';
+import { configuredParts, embedderChoice, type Config } from './config.ts';
 import { createDatabase } from './db/database.ts';
 import { readMigrations } from './db/migrate.ts';
 import { errorMessage } from './errors.ts';
+import { createLogger } from './logger.ts';
 
 export interface CheckResult {
   name: string;
@@ -132,15 +133,29 @@ export async function runDoctor(config: Config, options: { timeoutMs?: number } 
             const response = await fetch(new URL('/api/tags', config.OLLAMA_HOST), { signal: AbortSignal.timeout(timeoutMs) });
             const body = (await response.json()) as { models?: { name: string }[] };
             const names = new Set((body.models ?? []).flatMap((model) => [model.name, model.name.replace(/:latest$/, '')]));
-            const missing = [config.OLLAMA_MODEL, config.OLLAMA_EMBED_MODEL].filter((model) => !names.has(model) && !names.has(`${model}:latest`));
+            const wanted = embedderChoice(config) === 'ollama' ? [config.OLLAMA_MODEL, config.OLLAMA_EMBED_MODEL] : [config.OLLAMA_MODEL];
+            const missing = wanted.filter((model) => !names.has(model) && !names.has(`${model}:latest`));
             if (missing.length > 0) return { name, status: 'failed', detail: `models not pulled: ${missing.join(', ')}`, fix: missing.map((model) => `ollama pull ${model}`).join(' && ') };
-            await createOllamaEmbedder({ host: config.OLLAMA_HOST ?? '', model: config.OLLAMA_EMBED_MODEL }).embed(['doctor']);
-            return { name, status: 'ok', detail: `${config.OLLAMA_MODEL} and ${config.OLLAMA_EMBED_MODEL} available` };
+            return { name, status: 'ok', detail: `${wanted.join(' and ')} available` };
           } catch (error) {
             return { name, status: 'failed', detail: errorMessage(error), fix: 'start Ollama (ollama serve) or fix OLLAMA_HOST (include the port, e.g. http://127.0.0.1:11434)' };
           }
         }
       : skipped('Ollama', parts.ollama.reason),
+    embedderChoice(config) !== 'none'
+      ? async () => {
+          const embedder = createConfiguredEmbedder(config, createLogger({ level: 'silent' }));
+          const name = `Embedder (${embedder?.model ?? 'none'})`;
+          try {
+            const [vector] = (await embedder?.embed(['doctor'])) ?? [];
+            return { name, status: 'ok', detail: `embeds text (${vector?.length ?? 0} dimensions)` };
+          } catch (error) {
+            return { name, status: 'failed', detail: errorMessage(error), fix: embedderChoice(config) === 'builtin' ? 'reinstall the packages (npm ci), or set EMBEDDER=none for full-text search only' : `ollama pull ${config.OLLAMA_EMBED_MODEL}, or set EMBEDDER=builtin` };
+          } finally {
+            await embedder?.close?.();
+          }
+        }
+      : skipped('Embedder', 'EMBEDDER is none: full-text search only'),
     config.ANTHROPIC_API_KEY
       ? async () => {
           const name = `Anthropic (${config.ANTHROPIC_MODEL})`;

@@ -70,11 +70,13 @@ describe('adjutant doctor', () => {
     expect(byName('SMTP')).toMatchObject({ status: 'ok' });
     expect(byName('Anthropic')).toMatchObject({ status: 'ok' });
     expect(byName('Ollama')).toMatchObject({ status: 'failed', fix: 'ollama pull nomic-embed-text' });
+    // With OLLAMA_HOST set, EMBEDDER defaults to ollama: the missing model is also the embedder's failure.
+    expect(byName('Embedder')).toMatchObject({ status: 'failed', fix: 'ollama pull nomic-embed-text, or set EMBEDDER=builtin' });
 
     const text = formatDoctor(results);
     expect(text).toContain('✘ Ollama');
     expect(text).toContain('fix: ollama pull nomic-embed-text');
-    expect(text).toContain('1 check(s) failed.');
+    expect(text).toContain('2 check(s) failed.');
   });
 
   it('names the fix for wrong credentials and unreachable servers, and skips what is not configured', async () => {
@@ -94,5 +96,7 @@ describe('adjutant doctor', () => {
     expect(byName('Anthropic')?.detail).toContain('ANTHROPIC_API_KEY');
     expect(byName('Ollama')).toMatchObject({ status: 'skipped' });
     expect(byName('Ollama')?.detail).toContain('OLLAMA_HOST');
+    // Without Ollama the built-in embedder is used, and it works here with no network.
+    expect(byName('Embedder')).toMatchObject({ status: 'ok', name: 'Embedder (builtin:use-lite)', detail: 'embeds text (512 dimensions)' });
   });
 });
