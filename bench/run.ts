@@ -9,13 +9,21 @@ import type { Benchmark } from './support/benchmark.ts';
  * its figures and writes them to bench/results/<name>.json. Benchmarks are on demand, never in
  * `npm test`: machines are shared and noisy, so figures are compared with a baseline measured in
  * the same run, not with a fixed threshold.
+ *
+ * Options after the names set the benchmark's environment variables: `--sizes 100000` (or
+ * `--sizes=100000`) is BENCH_SIZES=100000, a bare `--keep` is BENCH_KEEP=1. Each benchmark
+ * documents the variables it reads. A benchmark's top-level `details` figures are written to
+ * its JSON file but not printed.
  */
 const benchDirectory = dirname(fileURLToPath(import.meta.url));
 const resultsDirectory = join(benchDirectory, 'results');
 
 async function main(): Promise<number> {
   const benchmarks = await discover();
-  const wanted = process.argv.slice(2).filter((argument) => argument !== '--');
+  const wanted = applyOptions(
+    process.argv.slice(2).filter((argument) => argument !== '--'),
+    benchmarks.map((benchmark) => benchmark.name),
+  );
   const available = benchmarks.map((benchmark) => benchmark.name).join(', ') || '(none)';
   const unknown = wanted.filter((name) => !benchmarks.some((benchmark) => benchmark.name === name));
   if (unknown.length > 0) {
@@ -41,7 +49,9 @@ async function main(): Promise<number> {
         cpu: cpus()[0]?.model ?? 'unknown',
         figures,
       };
-      print(figures);
+      // A top-level `details` goes to the JSON file only: the figures printed are the summary.
+      const { details: _details, ...printed } = figures;
+      print(printed);
       mkdirSync(resultsDirectory, { recursive: true });
       const file = join(resultsDirectory, `${benchmark.name}.json`);
       writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
@@ -66,6 +76,25 @@ async function discover(): Promise<Benchmark[]> {
     benchmarks.push(module.default);
   }
   return benchmarks;
+}
+
+/** `--name value`, `--name=value` and a bare `--flag` become BENCH_NAME variables; the other arguments are benchmark names. */
+function applyOptions(argumentsGiven: string[], benchmarkNames: string[]): string[] {
+  const names: string[] = [];
+  for (let index = 0; index < argumentsGiven.length; index++) {
+    const argument = argumentsGiven[index] ?? '';
+    if (!argument.startsWith('--')) {
+      names.push(argument);
+      continue;
+    }
+    const [option = '', inline] = argument.slice(2).split(/=(.*)/s, 2);
+    const next = argumentsGiven[index + 1];
+    const takesNext = inline === undefined && next !== undefined && !next.startsWith('--') && !benchmarkNames.includes(next);
+    if (takesNext) index++;
+    const value = inline ?? (takesNext ? next : '1');
+    process.env[`BENCH_${option.toUpperCase().replace(/-/g, '_')}`] = value;
+  }
+  return names;
 }
 
 function isBenchmark(value: unknown): value is Benchmark {

@@ -1,22 +1,13 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
-import { createConfiguredEmbedder } from './brains/embedder.ts';
-import { formatSearch } from './memory/format-search.ts';
-import { createMemory } from './memory/memory.ts';
 import type { ItemKind } from './memory/types.ts';
-import { createDatabase, type Database } from './db/database.ts';
-import { applyMigrations, type MigrationReport } from './db/migrate.ts';
-import { formatDoctor, runDoctor } from './doctor.ts';
+import type { Database } from './db/database.ts';
+import type { MigrationReport } from './db/migrate.ts';
 import { AdjutantError, errorMessage } from './errors.ts';
-import { startService } from './main.ts';
-import { formatStatus, readStatus, statusExitCode } from './status.ts';
-import { countArchive } from './channels/email/mail-archive.ts';
-import { createLogger } from './logger.ts';
-import { createAuditLog } from './memory/audit.ts';
-import { createEmailStore } from './memory/email-store.ts';
-import { importHistory } from './orchestrator/import-history.ts';
-import { createEmailIngest } from './orchestrator/ingest-email.ts';
-import { createJobQueue } from './orchestrator/job-queue.ts';
+
+// Each command imports what it uses when it runs. `start` loads neither the doctor's Slack and
+// IMAP clients nor the archive readers, and a client the service itself loads only when it is
+// configured stays unloaded: resident memory matters on a small machine (bench/footprint.bench.ts).
 
 const USAGE = `Usage: adjutant <command>
 
@@ -45,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate':
       return migrate(config);
     case 'doctor': {
+      const { formatDoctor, runDoctor } = await import('./doctor.ts');
       const results = await runDoctor(config);
       console.log(formatDoctor(results));
       return results.some((result) => result.status === 'failed') ? 1 : 0;
@@ -83,6 +75,7 @@ async function start(config: Config): Promise<number> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
+  const { startService } = await import('./main.ts');
   const service = await startService(config);
   await stopRequested;
   service.logger.info({ signal: signalled }, 'shutting down');
@@ -92,6 +85,7 @@ async function start(config: Config): Promise<number> {
 
 /** Open the configured database, bring it up to date, run, and close it whatever happens. */
 async function withDatabase(config: Config, run: (database: Database, migrations: MigrationReport) => Promise<number>, onApply?: (name: string) => void): Promise<number> {
+  const [{ createDatabase }, { applyMigrations }] = await Promise.all([import('./db/database.ts'), import('./db/migrate.ts')]);
   const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
   try {
     const migrations = await applyMigrations(database.pool, onApply ? { onApply } : {});
@@ -101,7 +95,8 @@ async function withDatabase(config: Config, run: (database: Database, migrations
   }
 }
 
-function status(config: Config): Promise<number> {
+async function status(config: Config): Promise<number> {
+  const { formatStatus, readStatus, statusExitCode } = await import('./status.ts');
   return withDatabase(config, async (database) => {
     const report = await readStatus(database);
     console.log(formatStatus(report));
@@ -114,6 +109,15 @@ async function ingestHistory(config: Config, paths: string[]): Promise<number> {
     console.error('Usage: adjutant ingest <mbox file | Maildir | .eml files or folder>…');
     return 2;
   }
+  const [{ countArchive }, { createLogger }, { createAuditLog }, { createEmailStore }, { importHistory }, { createEmailIngest }, { createJobQueue }] = await Promise.all([
+    import('./channels/email/mail-archive.ts'),
+    import('./logger.ts'),
+    import('./memory/audit.ts'),
+    import('./memory/email-store.ts'),
+    import('./orchestrator/import-history.ts'),
+    import('./orchestrator/ingest-email.ts'),
+    import('./orchestrator/job-queue.ts'),
+  ]);
   return withDatabase(config, async (database) => {
     const logger = createLogger({ level: 'warn' });
     const queue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger });
@@ -164,6 +168,12 @@ async function searchMemory(config: Config, args: string[]): Promise<number> {
     if (Number.isNaN(parsedDate.getTime())) throw new AdjutantError('CONFIG_INVALID', `--${name} ${value}: expected a date such as 2026-03-01`);
     return parsedDate;
   };
+  const [{ createConfiguredEmbedder }, { createLogger }, { formatSearch }, { createMemory }] = await Promise.all([
+    import('./brains/embedder.ts'),
+    import('./logger.ts'),
+    import('./memory/format-search.ts'),
+    import('./memory/memory.ts'),
+  ]);
   return withDatabase(config, async (database) => {
     const logger = createLogger({ level: 'warn' });
     const embedder = createConfiguredEmbedder(config, logger);

@@ -68,17 +68,58 @@ async function createPostgresDatabase(connectionString: string): Promise<Databas
 
 async function createPgliteDatabase(directory: string): Promise<Database> {
   // Loaded lazily: the WebAssembly build is large and unused with DATABASE_URL.
-  const [{ PGlite }, { vector }, { createPgConfig }, { PrismaPGlite }] = await Promise.all([
+  const [{ PGlite }, { vector }, { createPgConfig }, { PrismaPGlite }, { existsSync, readdirSync, renameSync }, { spawn }, { createRequire }, { pathToFileURL }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-pgvector'),
     import('@electric-sql/pglite/node-postgres'),
     import('pglite-prisma-adapter'),
+    import('node:fs'),
+    import('node:child_process'),
+    import('node:module'),
+    import('node:url'),
   ]);
+  /**
+   * PGlite's memory is one WebAssembly memory that grows and never shrinks: what Postgres touches
+   * once stays resident for the life of the process. Its defaults are a server's: shared_buffers
+   * 128 MB, all of it touched at start (about 125 MB of an idle service), and 64 MB for each index
+   * build or VACUUM. Pages not in the buffer pool are read from files the OS caches anyway. Given
+   * on the command line, not in postgresql.conf: nothing is written to the data directory.
+   */
+  const startParams = [...PGlite.defaultStartParams, ...['shared_buffers=16MB', 'maintenance_work_mem=16MB'].flatMap((setting) => ['-c', setting])];
+
+  /**
+   * A new database is made by a short-lived child process. Made in this one, initdb leaves a
+   * second WebAssembly instance and a tarball of the new directory, about 375 MB, as garbage only
+   * a full GC frees, and an idle service may not run one for hours. It is made beside the target
+   * and renamed over the empty directory, so a failure leaves nothing half made; then the database
+   * is made here as before, which reports the real error.
+   */
+  async function initialiseInChildProcess(): Promise<void> {
+    const staging = `${directory}.initdb-${process.pid}`;
+    const script = 'const [url, dir, params] = process.argv.slice(1); const pglite = await import(url); const { PGlite } = pglite.PGlite ? pglite : pglite.default; const db = await PGlite.create(dir, { startParams: JSON.parse(params) }); await db.close();';
+    try {
+      rmSync(staging, { recursive: true, force: true });
+      const pgliteUrl = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+      const made = await new Promise<boolean>((done) => {
+        const child = spawn(process.execPath, ['--input-type=module', '--eval', script, pgliteUrl, staging, JSON.stringify(startParams)], { stdio: 'ignore' });
+        child.on('error', () => done(false));
+        child.on('exit', (code) => done(code === 0));
+      });
+      // rename() replaces an empty directory only: anything put there meanwhile makes it fail.
+      if (made && existsSync(resolve(staging, 'PG_VERSION'))) renameSync(staging, directory);
+    } catch {
+      // Made in this process instead.
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
   mkdirSync(directory, { recursive: true });
   const releaseLock = lockDataDirectory(directory);
   let pglite: InstanceType<typeof PGlite>;
   try {
-    pglite = await PGlite.create(directory, { extensions: { vector } });
+    if (readdirSync(directory).length === 0) await initialiseInChildProcess();
+    pglite = await PGlite.create(directory, { extensions: { vector }, startParams });
   } catch (error) {
     releaseLock();
     throw new AdjutantError('DB_UNAVAILABLE', `Cannot open the embedded database in ${directory}: ${(error as Error).message}. Another Adjutant process may be using DATA_DIR, or the directory is damaged; stop the other process or point DATA_DIR elsewhere.`, { cause: error });
