@@ -17,7 +17,8 @@ interface MigrationRow {
   logs: string | null;
 }
 
-describe.each<DatabaseKind>(['postgres', 'pglite'])('migrations on %s', (kind) => {
+// A fresh embedded database plus every migration takes 10-20 s on a busy two-core machine.
+describe.each<DatabaseKind>(['postgres', 'pglite'])('migrations on %s', { timeout: 120_000 }, (kind) => {
   let testDatabase: TestDatabase | undefined;
   let database: Database | undefined;
 
