@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureEmbedderRate } from './memory/embedder-rate.ts';
@@ -20,7 +21,8 @@ import type { Benchmark } from './support/benchmark.ts';
  *   --pglite-size / BENCH_PGLITE_SIZE     PGlite size in chunks, 0 to skip (100000)
  *   --queries / BENCH_QUERIES             unfiltered queries (200)
  *   --filtered-queries / BENCH_FILTERED_QUERIES  queries per filter (100)
- *   --exact-queries / BENCH_EXACT_QUERIES  queries of each set also answered exactly, for recall (100)
+ *   --exact-queries / BENCH_EXACT_QUERIES  queries of each set also answered exactly, for recall
+ *                                         (100 up to 200k chunks, 50 above)
  *   --seed / BENCH_SEED                   (1)
  *   --embedder / BENCH_EMBEDDER           0 skips the built-in embedder's rate (1)
  *   --explain / BENCH_EXPLAIN             0 skips EXPLAIN ANALYZE of the slowest searches (1)
@@ -40,15 +42,21 @@ const benchmark: Benchmark = {
     const pgliteSize = wholeNumber('BENCH_PGLITE_SIZE', 100_000, true);
     const queries = wholeNumber('BENCH_QUERIES', 200);
     const filteredQueries = wholeNumber('BENCH_FILTERED_QUERIES', 100);
-    const exactQueries = wholeNumber('BENCH_EXACT_QUERIES', 100);
+    const exactQueries = process.env.BENCH_EXACT_QUERIES ? wholeNumber('BENCH_EXACT_QUERIES', 100) : null;
     const seed = wholeNumber('BENCH_SEED', 1);
     const keep = flag('BENCH_KEEP', false);
     const explain = flag('BENCH_EXPLAIN', true);
     const scenarios: ScenarioFigures[] = [];
     const plan = [...sizes.map((chunks) => ({ kind: 'postgres' as const, chunks })), ...(pgliteSize > 0 ? [{ kind: 'pglite' as const, chunks: pgliteSize }] : [])];
     for (const { kind, chunks } of plan) {
-      const figures = await runScenario({ kind, chunks, seed, queries, filteredQueries, exactQueries, keep, explain });
+      // Exact answers cost a full scan each: 100 queries a set up to 200k chunks, 50 above.
+      const exact = exactQueries ?? (chunks > 200_000 ? 50 : 100);
+      const figures = await runScenario({ kind, chunks, seed, queries, filteredQueries, exactQueries: exact, keep, explain });
       scenarios.push(figures);
+      // A copy of each scenario as it ends: a later one failing does not lose it.
+      const copy = join(tmpdir(), `adjutant-bench-memory-${kind}-${chunks}.json`);
+      writeFileSync(copy, `${JSON.stringify(figures, null, 2)}\n`);
+      console.log(`[memory] ${kind} ${chunks.toLocaleString('en')}: figures also in ${copy}`);
       for (const row of targetRows(figures)) console.log(`[memory] ${kind} ${chunks.toLocaleString('en')}: ${row.target}: ${row.value} (${row.limit}) ${row.result}`);
     }
     const embedder = flag('BENCH_EMBEDDER', true) ? await measureEmbedderRate() : 'skipped';
@@ -60,7 +68,7 @@ const benchmark: Benchmark = {
         vectors: 'clustered: 64 topics → max(1000, min(5000, chunks/250)) unit centroids → items (noise 0.75) → chunks (noise 0.35), noise spectrum 1/√rank on per-cluster axes; queries = table chunks + noise 0.35',
         text: '40–120 words a chunk, Zipf (s = 1) over 113 English stop words + 3,887 pseudo-words (a content word in ~8 % to ~0.2 % of chunks), 8 % cluster topic words; queries 2–5 content words from the same distribution',
         items: '1–4 chunks an item (mean 2); email 60 %, slack_message 30 %, fact 10 %; 500 counterparties (Zipf); occurred_at over 2025; scope team',
-        queries: { unfiltered: queries, perFilter: filteredQueries, answeredExactlyPerSet: exactQueries },
+        queries: { unfiltered: queries, perFilter: filteredQueries, answeredExactlyPerSet: exactQueries ?? '100 up to 200k chunks, 50 above' },
       },
       codeUnderTest: codeIdentity(['src/memory/search.ts', 'src/memory/memory.ts', 'src/memory/embedding-index.ts', 'src/db/database.ts']),
       load: scenarios.map((figures) => ({
@@ -78,6 +86,7 @@ const benchmark: Benchmark = {
         buildNotices: figures.index.notices.length,
         wallS: figures.wallSeconds,
         loadAvg: `${figures.loadAverage.start}→${figures.loadAverage.end}`,
+        lostConnections: figures.connectionLosses,
       })),
       search: scenarios.map((figures) => ({
         database: figures.database,

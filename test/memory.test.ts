@@ -152,6 +152,21 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(there.hits[0]?.sourceRef).toBe('G0FINANCE/1700000100.000100');
   }, 60_000);
 
+  it('keeps an edited private message private and findable by its filters', async () => {
+    const ref = 'G0FINANCE/1700000150.000100';
+    const message = { kind: 'slack_message' as const, title: '#finance', sourceType: 'slack' as const, sourceRef: ref, author: 'U0ANA', occurredAt: new Date('2026-05-04T09:00:00Z'), scope: { kind: 'channel' as const, channel: 'G0FINANCE' }, actor: 'test' };
+    await memory.remember({ ...message, content: 'The auditors arrive on the 3rd of June.' });
+    expect(await memory.remember({ ...message, content: 'The auditors now arrive on the 9th of June, with a sampling of expense claims.' })).toMatchObject({ updated: true });
+    await embedAll(builtin);
+    const filtered = { kinds: ['slack_message' as const], after: new Date('2026-05-01T00:00:00Z'), person: 'u0ana' };
+    const there = await memory.search({ text: 'auditors expense claims sampling', askedIn: { channel: 'G0FINANCE' }, ...filtered });
+    expect(there.hits[0]?.sourceRef).toBe(ref);
+    expect(there.hits[0]?.snippet).toMatch(/9th of June/);
+    const elsewhere = await memory.search({ text: 'auditors expense claims sampling', askedIn: { channel: 'C0GENERAL' }, ...filtered });
+    expect(elsewhere.hits.map((hit) => hit.sourceRef)).not.toContain(ref);
+    expect((await memory.search({ text: 'auditors expense claims', askedIn: { channel: 'G0FINANCE' }, kinds: ['email'] })).hits.map((hit) => hit.sourceRef)).not.toContain(ref);
+  }, 60_000);
+
   it('reads an edited source anew and forgets a deleted one', async () => {
     const ref = 'C0GENERAL/1700000200.000100';
     const message = { kind: 'slack_message' as const, title: '#general', sourceType: 'slack' as const, sourceRef: ref, author: 'U0SAM', actor: 'test' };

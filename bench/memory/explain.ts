@@ -19,8 +19,8 @@ export async function captureSearchSql(pool: Pick<pg.Pool, 'query'>, model: stri
   if (!indexed) throw new Error(`${model} is not registered`);
   let captured: CapturedSql | null = null;
   const recorder = {
-    query: async (sql: string, values: unknown[]) => {
-      captured = { sql, values };
+    query: async (statement: string | pg.QueryConfig, values?: unknown[]) => {
+      captured = typeof statement === 'string' ? { sql: statement, values: values ?? [] } : { sql: statement.text, values: statement.values ?? [] };
       return { rows: [] };
     },
   } as unknown as Pick<pg.Pool, 'query'>;

@@ -7,6 +7,7 @@
  *   npx tsx bench/memory/investigate.ts --url <kept database URL> --chunks 100000 [--queries 100]
  *     [--variants a,b] [--sets plain,kinds,…] [--halves both|text|meaning] [--print-sql] [--explain <variant>]
  */
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -73,7 +74,8 @@ try {
       const statement = args.explain === 'original' ? first?.original : first?.copies[args.explain];
       if (statement) console.log(JSON.stringify(await explain(pool, statement, indexName, 12), (key, value) => (key === 'plan' ? undefined : value), 2));
     }
-    const names = ['original', ...chosen];
+    // 'prepared': the real statement again as a named prepared statement (planned once per connection).
+    const names = ['original', 'prepared', ...chosen];
     const times: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
     const overlap: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
     const idealShare: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
@@ -82,9 +84,13 @@ try {
         const results: Record<string, string[]> = {};
         for (let turn = 0; turn < names.length; turn++) {
           const name = names[(index + turn) % names.length] as string;
-          const statement = name === 'original' ? original : (copies[name] as CapturedSql);
+          const statement = name === 'original' || name === 'prepared' ? original : (copies[name] as CapturedSql);
           const began = performance.now();
-          const rows = (await pool.query<{ item_id: string }>(statement.sql, statement.values)).rows;
+          const rows = (
+            name === 'prepared'
+              ? await pool.query<{ item_id: string }>({ name: `s${createHash('sha1').update(statement.sql).digest('hex').slice(0, 16)}`, text: statement.sql, values: statement.values })
+              : await pool.query<{ item_id: string }>(statement.sql, statement.values)
+          ).rows;
           const ms = performance.now() - began;
           results[name] = rows.map((row) => row.item_id);
           if (pass === 'measured') times[name]?.push(ms);

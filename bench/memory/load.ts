@@ -56,8 +56,10 @@ const INSERT_BATCH = `
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::text[])
       AS t(id, kind, title, content, source_type, source_ref, author, occurred_at, counterparty, content_hash)),
   chunks AS (
-    INSERT INTO memory_chunks (id, item_id, position, text, needs_embedding)
-    SELECT id, item_id, position, text, false FROM unnest($11::uuid[], $12::uuid[], $13::int[], $14::text[]) AS t(id, item_id, position, text))
+    INSERT INTO memory_chunks (id, item_id, position, text, needs_embedding, scope, kind, occurred_at, counterparty, author)
+    SELECT c.id, c.item_id, c.position, c.text, false, 'team', i.kind, i.occurred_at, i.counterparty, lower(i.author)
+    FROM unnest($11::uuid[], $12::uuid[], $13::int[], $14::text[]) AS c(id, item_id, position, text)
+    JOIN unnest($1::uuid[], $2::text[], $7::text[], $8::timestamptz[], $9::text[]) AS i(id, kind, author, occurred_at, counterparty) ON i.id = c.item_id)
   INSERT INTO memory_embeddings (chunk_id, model, embedding)
   SELECT id, $16, embedding::vector FROM unnest($11::uuid[], $15::text[]) AS t(id, embedding)`;
 

@@ -19,7 +19,7 @@ import { captureSearchSql } from './explain.ts';
  * - raw kNN: its top-10 chunks vs the exact top-10 (the same ORDER BY with index scans off);
  * - the meaning half: the items search(…, { halves: 'meaning' }) returns vs the items the very
  *   statement search.ts generates returns when run exactly (captured, then run in a transaction
- *   with `SET LOCAL enable_indexscan = off`). Whatever search.ts does after the index scan
+ *   with the HNSW index dropped, rolled back after). Whatever search.ts does after the index scan
  *   (distance cut-offs, grouping chunks into items) applies to both sides, so this measures the
  *   index and nothing else, and stays right when search.ts changes.
  */
@@ -102,7 +102,7 @@ export interface FilteredFigures {
 type Mode = 'raw' | 'hybrid' | 'meaning' | 'text';
 
 export async function measurePlain(options: {
-  database: Pick<Database, 'pool' | 'prisma'>;
+  database: Pick<Database, 'pool' | 'prisma' | 'kind'>;
   memory: Memory;
   model: string;
   dimensions: number;
@@ -110,6 +110,8 @@ export async function measurePlain(options: {
   sampleVectors: readonly ArrayLike<number>[];
   /** Queries whose answers are also computed exactly, for recall (the first ones). */
   exactQueries: number;
+  /** The model's HNSW index, dropped (and the drop rolled back) to answer search.ts's statements exactly. */
+  indexName: string;
   label: string;
 }): Promise<{ figures: PlainFigures; hybridSamples: { query: Query; ms: number }[] }> {
   const { database, memory, model, dimensions, queries, label } = options;
@@ -120,7 +122,8 @@ export async function measurePlain(options: {
   const rawResults: string[][] = [];
   const meaningResults: string[][] = [];
   const hybridHits: number[] = [];
-  const run = async (mode: Mode, query: Query) => {
+  const run = (mode: Mode, query: Query) => retryingOnce(() => runOnce(mode, query));
+  const runOnce = async (mode: Mode, query: Query) => {
     if (mode === 'raw') return (await database.pool.query<{ chunk_id: string }>(rawSql, [pgvector.toSql(query.vector)])).rows.map((row) => row.chunk_id);
     const response = await memory.search({ text: query.text, limit: K }, { halves: mode === 'hybrid' ? 'both' : mode });
     if (mode !== 'text' && response.mode === 'text') throw new Error(`search fell back to full text only: ${response.notice}`);
@@ -154,41 +157,52 @@ export async function measurePlain(options: {
   let meaningRecall = 0;
   let meaningShort = 0;
   const efSweep: Record<number, { ms: number[]; recall: number }> = Object.fromEntries(EF_SEARCH_SWEEP.map((ef) => [ef, { ms: [], recall: 0 }]));
-  const client = await database.pool.connect();
-  try {
+  {
     for (const [index, query] of queries.slice(0, exactCount).entries()) {
       const began = performance.now();
-      const chunks = await exactly(client, {
-        sql: `SELECT chunk_id::text AS chunk_id, e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) AS d FROM memory_embeddings e
-              WHERE e.model = ${modelLiteral(model)} ORDER BY e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) LIMIT ${K}`,
-        values: [pgvector.toSql(query.vector)],
-      });
+      const chunks = await exactly(
+        database.pool,
+        {
+          sql: `SELECT chunk_id::text AS chunk_id, e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) AS d FROM memory_embeddings e
+                WHERE e.model = ${modelLiteral(model)} ORDER BY e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) LIMIT ${K}`,
+          values: [pgvector.toSql(query.vector)],
+        },
+        { indexScans: 'off' },
+      );
       exactMs.push(performance.now() - began);
       exactChunks.push(chunks.map((row) => ({ id: String(row.chunk_id), d: Number(row.d) })));
       const exactTop = new Set(chunks.map((row) => String(row.chunk_id)));
       rawRecall += (rawResults[index] ?? []).filter((id) => exactTop.has(id)).length / Math.max(1, exactTop.size);
-      const exactItems = (await exactly(client, await captureSearchSql(client, model, { text: query.text, limit: K }, query.vector, 'meaning'))).map((row) => String(row.item_id));
+      const exactItems = (await exactly(database.pool, await captureSearchSql(database.pool, model, { text: query.text, limit: K }, query.vector, 'meaning'), { withoutIndex: options.indexName })).map((row) => String(row.item_id));
       const got = meaningResults[index] ?? [];
       if (got.length < exactItems.length) meaningShort++;
       meaningRecall += exactItems.length === 0 ? 1 : got.filter((id) => exactItems.includes(id)).length / exactItems.length;
       // The raw kNN again at other candidate-list sizes: what recall and latency ef_search buys.
       for (const ef of EF_SEARCH_SWEEP) {
-        await client.query('BEGIN');
-        try {
-          await client.query(`SET LOCAL hnsw.ef_search = ${ef}`);
-          const started = performance.now();
-          const rows = (await client.query<{ chunk_id: string }>(rawSql, [pgvector.toSql(query.vector)])).rows;
-          const sweep = efSweep[ef];
-          sweep?.ms.push(performance.now() - started);
-          if (sweep) sweep.recall += rows.filter((row) => exactTop.has(row.chunk_id)).length / Math.max(1, exactTop.size);
-        } finally {
-          await client.query('COMMIT');
-        }
+        const { rows, ms } = await retryingOnce(async () => {
+          const client = await database.pool.connect();
+          let broken = false;
+          try {
+            await client.query('BEGIN');
+            await client.query(`SET LOCAL hnsw.ef_search = ${ef}`);
+            const started = performance.now();
+            const result = await client.query<{ chunk_id: string }>(rawSql, [pgvector.toSql(query.vector)]);
+            const elapsed = performance.now() - started;
+            await client.query('COMMIT');
+            return { rows: result.rows, ms: elapsed };
+          } catch (error) {
+            broken = true;
+            throw error;
+          } finally {
+            client.release(broken);
+          }
+        });
+        const sweep = efSweep[ef];
+        sweep?.ms.push(ms);
+        if (sweep) sweep.recall += rows.filter((row) => exactTop.has(row.chunk_id)).length / Math.max(1, exactTop.size);
       }
       if ((index + 1) % 25 === 0) console.log(`[memory] ${label}: exact answers for ${index + 1} / ${exactCount} queries`);
     }
-  } finally {
-    client.release();
   }
   const distances = {
     nearest: round(mean(exactChunks.map((answer) => answer[0]?.d ?? Number.NaN)), 3),
@@ -226,7 +240,7 @@ export interface FilterCase {
   toQuery(query: Query): { filter: Omit<SearchQuery, 'text'>; where: string; params: unknown[] };
 }
 
-export async function measureFiltered(options: { database: Pick<Database, 'pool'>; memory: Memory; model: string; cases: readonly FilterCase[]; exactQueries: number; label: string }): Promise<{ figures: FilteredFigures[]; slowest: { filter: string; query: Query; search: SearchQuery; ms: number }[] }> {
+export async function measureFiltered(options: { database: Pick<Database, 'pool'>; memory: Memory; model: string; cases: readonly FilterCase[]; exactQueries: number; indexName: string; label: string }): Promise<{ figures: FilteredFigures[]; slowest: { filter: string; query: Query; search: SearchQuery; ms: number }[] }> {
   const { database, memory, model, label } = options;
   const figures: FilteredFigures[] = [];
   const slowest: { filter: string; query: Query; search: SearchQuery; ms: number }[] = [];
@@ -242,7 +256,7 @@ export async function measureFiltered(options: { database: Pick<Database, 'pool'
         const order: ('both' | 'meaning')[] = index % 2 === 0 ? ['both', 'meaning'] : ['meaning', 'both'];
         for (const halves of order) {
           const began = performance.now();
-          const response = await memory.search(search, { halves });
+          const response = await retryingOnce(() => memory.search(search, { halves }));
           const ms = performance.now() - began;
           if (pass === 'warm-up') continue;
           if (halves === 'both') {
@@ -264,29 +278,27 @@ export async function measureFiltered(options: { database: Pick<Database, 'pool'
     let selectivity = 0;
     const shares = new Map<string, number>();
     const exactCount = Math.min(filterCase.queries.length, options.exactQueries);
-    const client = await database.pool.connect();
-    try {
+    {
       for (const [index, query] of filterCase.queries.slice(0, exactCount).entries()) {
         const restriction = filterCase.toQuery(query);
         const search: SearchQuery = { text: query.text, limit: K, ...restriction.filter };
-        const exactItems = (await exactly(client, await captureSearchSql(client, model, search, query.vector, 'meaning'))).map((row) => String(row.item_id));
+        const withoutIndex = { withoutIndex: options.indexName };
+        const exactItems = (await exactly(database.pool, await captureSearchSql(database.pool, model, search, query.vector, 'meaning'), withoutIndex)).map((row) => String(row.item_id));
         const got = meaningHits[index] ?? [];
         if (got.length < exactItems.length) shortOfExact++;
         // How many hits exist at all: the whole hybrid statement run exactly. Fewer than K means
         // fewer than K items match the filter and either half's relevance cut, not a miss.
-        const exactHybrid = await exactly(client, await captureSearchSql(client, model, search, query.vector, 'both'));
+        const exactHybrid = await exactly(database.pool, await captureSearchSql(database.pool, model, search, query.vector, 'both'), withoutIndex);
         if ((hybridHits[index] ?? 0) < Math.min(K, exactHybrid.length)) hybridShortOfExact++;
         if (exactHybrid.length < K) fewerThanKExist++;
         recall += exactItems.length === 0 ? 1 : got.filter((id) => exactItems.includes(id)).length / exactItems.length;
         const key = JSON.stringify(restriction.params);
         if (!shares.has(key)) {
-          const share = await client.query<{ share: number }>(`SELECT (count(*) FILTER (WHERE ${restriction.where}))::float8 / count(*) AS share FROM memory_items i`, restriction.params);
+          const share = await retryingOnce(() => database.pool.query<{ share: number }>(`SELECT (count(*) FILTER (WHERE ${restriction.where}))::float8 / count(*) AS share FROM memory_items i`, restriction.params));
           shares.set(key, Number(share.rows[0]?.share ?? 0));
         }
         selectivity += shares.get(key) ?? 0;
       }
-    } finally {
-      client.release();
     }
     const count = filterCase.queries.length;
     const worstQuery = filterCase.queries[worst.index];
@@ -327,27 +339,59 @@ export function filterCases(queries: QuerySet): FilterCase[] {
       queries: list,
       toQuery: (query: Query) => {
         const person = (query as Query & { person: string }).person;
-        // The same match as search.ts for an address (exact counterparty or a substring).
-        const like = `%${person.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
-        return { filter: { person }, where: '(i.counterparty = $1 OR lower(i.author) LIKE $2 OR i.counterparty LIKE $2)', params: [person, like] };
+        // The same match as search.ts for an address: that counterparty or author.
+        return { filter: { person }, where: '(i.counterparty = $1 OR lower(i.author) = $1)', params: [person] };
       },
     })),
   ];
 }
 
-export function createBenchMemory(database: Pick<Database, 'pool' | 'prisma'>, embedder: Embedder): Memory {
+export function createBenchMemory(database: Pick<Database, 'pool' | 'prisma' | 'kind'>, embedder: Embedder): Memory {
   return createMemory({ database, embedder, logger: createLogger({ level: 'error' }) });
 }
 
-/** A statement run exactly: in a transaction on one client, with index scans off. */
-async function exactly(client: pg.PoolClient, statement: { sql: string; values: unknown[] }): Promise<Record<string, unknown>[]> {
-  await client.query('BEGIN');
+/**
+ * How a statement is answered exactly, inside a transaction on one client: with index scans off
+ * (the raw top-10), or with the model's HNSW index dropped for the transaction and the drop rolled
+ * back (search.ts's statements: their joins keep their btree indexes, so the planner still picks
+ * sane join plans, and only the vector order is computed by a full scan).
+ */
+type Exact = { indexScans: 'off' } | { withoutIndex: string };
+
+async function exactly(pool: Pick<pg.Pool, 'connect'>, statement: { sql: string; values: unknown[] }, how: Exact): Promise<Record<string, unknown>[]> {
+  return retryingOnce(async () => {
+    const client = await pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        if ('indexScans' in how) await client.query('SET LOCAL enable_indexscan = off');
+        else await client.query(`DROP INDEX ${how.withoutIndex}`);
+        return (await client.query<Record<string, unknown>>(statement.sql, statement.values)).rows;
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    } catch (error) {
+      broken = true;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  });
+}
+
+/** Connections the bench saw cut (the test server is shared: other suites terminate backends). */
+export const connectionLosses = { count: 0 };
+
+/** One more try after a lost connection; any other error, or a second loss, ends the run. */
+export async function retryingOnce<T>(work: () => Promise<T>): Promise<T> {
   try {
-    await client.query('SET LOCAL enable_indexscan = off');
-    const result = await client.query<Record<string, unknown>>(statement.sql, statement.values);
-    return result.rows;
-  } finally {
-    await client.query('COMMIT');
+    return await work();
+  } catch (error) {
+    if (!/terminat|Connection|ECONNRESET/i.test(String((error as Error).message))) throw error;
+    connectionLosses.count++;
+    console.log(`[memory] connection lost (${(error as Error).message}); trying once more`);
+    return work();
   }
 }
 

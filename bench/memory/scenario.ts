@@ -9,7 +9,7 @@ import type { SearchQuery } from '../../src/memory/types.ts';
 import { Corpus, KIND_SHARES, type Query } from './corpus.ts';
 import { captureSearchSql, explain } from './explain.ts';
 import { buildIndex, loadCorpus, prepareModel, tableSizesMb, type IndexBuildFigures, type LoadFigures } from './load.ts';
-import { createBenchMemory, filterCases, measureFiltered, measurePlain, precomputedEmbedder, type FilteredFigures, type PlainFigures } from './measure.ts';
+import { connectionLosses, createBenchMemory, filterCases, measureFiltered, measurePlain, precomputedEmbedder, type FilteredFigures, type PlainFigures } from './measure.ts';
 
 /**
  * One database at one size: a fresh database, the corpus loaded in bulk, the HNSW index built,
@@ -43,6 +43,8 @@ export interface ScenarioFigures {
   /** EXPLAIN (ANALYZE, BUFFERS) of the slowest searches' statements, by which search. */
   explained: Record<string, Record<string, string | number | boolean | null>>;
   wallSeconds: number;
+  /** Connections cut by someone else during the run (each search or exact answer retried once). */
+  connectionLosses: number;
   /** The machine's 1-minute load average when the scenario started and ended (it is shared). */
   loadAverage: { start: number; end: number };
   kept?: string;
@@ -65,11 +67,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioFig
   const label = `${options.kind} ${options.chunks.toLocaleString('en')}`;
   const wallStarted = performance.now();
   const loadAtStart = round(loadavg()[0] ?? 0);
+  const lossesAtStart = connectionLosses.count;
   let testDatabase: TestDatabase | null = null;
   let database: Database | null = null;
   let kept: string | undefined;
   try {
     testDatabase = await createTestDatabase(options.kind);
+    // Kept even when the run fails half-way: it is what there is to look into.
+    if (options.keep) kept = testDatabase.databaseUrl ?? testDatabase.dataDir;
     database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
     await applyMigrations(database.pool);
     const server = await serverFacts(database);
@@ -84,13 +89,13 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioFig
     const queries = corpus.queries();
     const all = [...queries.plain, ...queries.kinds, ...queries.date, ...queries.personCommon, ...queries.personUncommon];
     const memory = createBenchMemory(database, precomputedEmbedder(MODEL, DIMENSIONS, all));
-    const plain = await measurePlain({ database, memory, model: MODEL, dimensions: DIMENSIONS, queries: queries.plain, sampleVectors: corpus.sampleVectors, exactQueries: options.exactQueries, label });
+    const plain = await measurePlain({ database, memory, model: MODEL, dimensions: DIMENSIONS, queries: queries.plain, sampleVectors: corpus.sampleVectors, exactQueries: options.exactQueries, indexName, label });
     console.log(
       `[memory] ${label}: hybrid p50 ${plain.figures.hybridMs.p50} ms p95 ${plain.figures.hybridMs.p95} ms; raw kNN p95 ${plain.figures.rawKnnMs.p95} ms; ratio ${plain.figures.ratioP95}; recall raw ${plain.figures.rawRecallAt10}, meaning half ${plain.figures.meaningRecallAt10}`,
     );
     // Read after searching: pgvector's settings are placeholders until its library is loaded.
     const searchSettings = await currentSettings(database, Object.keys(SEARCH_SETTINGS).concat(['hnsw.max_scan_tuples', 'hnsw.scan_mem_multiplier']));
-    const filtered = await measureFiltered({ database, memory, model: MODEL, cases: filterCases(queries), exactQueries: options.exactQueries, label });
+    const filtered = await measureFiltered({ database, memory, model: MODEL, cases: filterCases(queries), exactQueries: options.exactQueries, indexName, label });
 
     const explained: ScenarioFigures['explained'] = {};
     if (options.explain && database.kind === 'postgres') {
@@ -120,7 +125,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioFig
       }
     }
 
-    if (options.keep) kept = testDatabase.databaseUrl ?? testDatabase.dataDir;
     return {
       database: options.kind,
       chunks: load.chunks,
@@ -134,6 +138,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioFig
       filtered: filtered.figures,
       explained,
       wallSeconds: round((performance.now() - wallStarted) / 1000, 1),
+      connectionLosses: connectionLosses.count - lossesAtStart,
       loadAverage: { start: loadAtStart, end: round(loadavg()[0] ?? 0) },
       ...(kept ? { kept } : {}),
     };

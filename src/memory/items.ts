@@ -43,15 +43,18 @@ export function createItemWriter({ pool, prisma }: Pick<Database, 'pool' | 'pris
       const itemId = randomUUID();
       const auditEntity = input.emailId ? ['email', input.emailId] : ['memory_item', itemId];
       // Keyed by source: an event delivered twice stores once. The chunks and the audit entry
-      // are written only when the item row was (they select from `item`).
+      // are written only when the item row was (they select from `item`). The chunks carry the
+      // item's search filters (the trigger that copies them cannot see an item inserted by the
+      // same statement).
       const inserted = await pool.query<{ id: string }>(
         `WITH item AS (
            INSERT INTO memory_items (id, kind, title, content, source_type, source_ref, author, occurred_at, email_id, scope, counterparty, url, content_hash)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (source_type, source_ref) DO NOTHING RETURNING id),
          chunks AS (
-           INSERT INTO memory_chunks (id, item_id, position, text)
-           SELECT gen_random_uuid(), item.id, chunk.position - 1, chunk.text FROM item, unnest($14::text[]) WITH ORDINALITY AS chunk(text, position)),
+           INSERT INTO memory_chunks (id, item_id, position, text, scope, kind, occurred_at, counterparty, author)
+           SELECT gen_random_uuid(), item.id, chunk.position - 1, chunk.text, $10, $2, $8, $11, lower($7)
+           FROM item, unnest($14::text[]) WITH ORDINALITY AS chunk(text, position)),
          audit AS (
            INSERT INTO audit_log (actor, action, entity_type, entity_id, data)
            SELECT $15, 'memory.stored', $16, $17, jsonb_build_object('itemId', item.id, 'chunks', $18::int, 'kind', $2::text) FROM item)

@@ -13,6 +13,7 @@ import { readModel } from './embedding-index.ts';
 import { createFactStore } from './facts.ts';
 import { createItemWriter } from './items.ts';
 import { hybridSearch, MAX_LIMIT } from './search.ts';
+import { createWordStatistics } from './word-statistics.ts';
 import { emailTimeline } from './timeline.ts';
 import {
   ITEM_KINDS,
@@ -58,7 +59,7 @@ export const searchQuerySchema = z.object({
 });
 
 export interface MemoryDeps {
-  database: Pick<Database, 'pool' | 'prisma'>;
+  database: Pick<Database, 'pool' | 'prisma' | 'kind'>;
   /** null: full-text search only; `embedderOff` says why. */
   embedder: Embedder | null;
   embedderOff?: string;
@@ -70,6 +71,7 @@ export function createMemory(deps: MemoryDeps): Memory {
   const items = createItemWriter(database);
   const facts = createFactStore(database);
   const contacts = createContactStore(database);
+  const wordStatistics = createWordStatistics(database, logger);
 
   async function meaningOf(text: string): Promise<{ use: Awaited<ReturnType<typeof readModel>>; vector: number[] | null; notice: string | null }> {
     if (!embedder) return { use: null, vector: null, notice: `full-text search only: ${deps.embedderOff ?? 'no embedder configured (EMBEDDER)'}` };
@@ -87,7 +89,11 @@ export function createMemory(deps: MemoryDeps): Memory {
 
   return {
     contacts,
-    remember: (input) => items.remember(input),
+    async remember(input) {
+      const result = await items.remember(input);
+      if (result.created || result.updated) wordStatistics.passagesWritten(result.chunks);
+      return result;
+    },
     forget: (source, actor) => items.forget(source, actor),
     async setLink(source, url) {
       await database.pool.query('UPDATE memory_items SET url = $3 WHERE source_type = $1 AND source_ref = $2', [source.sourceType, source.sourceRef, url]);

@@ -3,9 +3,13 @@
  * items under the same filters, fused by weighted reciprocal rank.
  *
  * Text: the question's normalised words (PostgreSQL's english configuration, stop words gone)
- * each fetch their items through the GIN index; an item scores the sum of the inverse document
- * frequencies (as in BM25) of the words it contains, so a rare word (an invoice number, a
- * supplier's name) outweighs common ones and a question phrased as a sentence still matches.
+ * find candidate passages through the GIN index; an item scores the sum of the inverse document
+ * frequencies (as in BM25) of the words its candidates contain, so a rare word (an invoice
+ * number, a supplier's name) outweighs common ones and a question phrased as a sentence still
+ * matches. The work is bounded however large the memory grows: a rare word brings its passages, but
+ * frequent words (told apart by the planner's word statistics) bring only the passages holding
+ * two of them. Filters read the item's values copied onto each passage, so neither half looks
+ * items up until the final few.
  * The user's text reaches PostgreSQL only as a bound parameter, split into words by
  * to_tsvector and websearch_to_tsquery, which accept any input: quotes, colons, backslashes and
  * SQL are words, never syntax.
@@ -21,6 +25,7 @@
  * against plain RRF (k = 60): 25 against 20 of 32 questions answered in the top 5, and 24
  * against 23 of 30 held-out questions not used to choose these settings.
  */
+import { createHash } from 'node:crypto';
 import pgvector from 'pgvector';
 import type pg from 'pg';
 import { modelSql, type IndexedModel } from './embedding-index.ts';
@@ -33,8 +38,19 @@ const RRF_K = 10;
 const MAX_MEANING_DISTANCE = 0.8;
 /** Candidates each half contributes before fusion. */
 const CANDIDATES = 40;
-/** Items fetched per question word: bounds the cost of common words, which weigh little anyway (300: the same answers on the quality corpus as 2000, a fraction of the work at 100k passages). */
-const POSTINGS_CAP = 300;
+/**
+ * Bounds on the text half's work, which must not grow with the memory (`npm run bench -- memory`).
+ * A word in more than FREQUENT_PASSAGES passages is frequent: its passages are not fetched one by
+ * one; the PAIR_CAP passages holding two frequent words are (pairs among the PAIRED_WORDS least
+ * frequent). Any other word brings up to WORD_CAP passages.
+ */
+const FREQUENT_PASSAGES = 1000;
+const WORD_CAP = 300;
+const PAIRED_WORDS = 6;
+const PAIR_CAP = 300;
+const FALLBACK_CAP = 100;
+/** The smallest memory the word weights assume: in a small one every word counts as rare. */
+const MIN_PASSAGES = 1000;
 export const MAX_LIMIT = 50;
 
 export interface SearchPlan {
@@ -88,16 +104,23 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
   const values: unknown[] = [];
   const param = (value: unknown) => `$${values.push(value)}`;
 
-  const filters: string[] = ['i.deleted_at IS NULL'];
-  filters.push(query.askedIn ? `i.scope IN ('team', ${param(scopeKey({ kind: 'channel', channel: query.askedIn.channel }))})` : `i.scope = 'team'`);
-  if (!query.includeHistory) filters.push('i.superseded_by IS NULL');
-  if (query.kinds && query.kinds.length > 0) filters.push(`i.kind = ANY(${param(query.kinds)}::text[])`);
-  if (query.after) filters.push(`i.occurred_at >= ${param(query.after)}`);
-  if (query.before) filters.push(`i.occurred_at < ${param(query.before)}`);
+  // Filters on the passages' copies of their item's values (a deleted item has no passages left).
+  const filters: string[] = [query.askedIn ? `c.scope IN ('team', ${param(scopeKey({ kind: 'channel', channel: query.askedIn.channel }))})` : `c.scope = 'team'`];
+  if (!query.includeHistory) filters.push('NOT c.superseded');
+  if (query.kinds && query.kinds.length > 0) filters.push(`c.kind = ANY(${param(query.kinds)}::text[])`);
+  if (query.after) filters.push(`c.occurred_at >= ${param(query.after)}`);
+  if (query.before) filters.push(`c.occurred_at < ${param(query.before)}`);
   if (query.person && query.person.trim() !== '') {
     const person = query.person.trim().toLowerCase();
-    const like = `%${person.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
-    filters.push(`(i.counterparty = ${param(person)} OR lower(i.author) LIKE ${param(like)} OR i.counterparty LIKE ${param(like)})`);
+    if (person.includes('@')) {
+      // An address: that counterparty's or author's passages, found through their indexes.
+      const address = param(person);
+      filters.push(`(c.counterparty = ${address} OR c.author = ${address})`);
+    } else {
+      // Part of a name or a domain: matched anywhere in either (no index serves it).
+      const like = param(`%${person.replace(/[\\%_]/g, (character) => `\\${character}`)}%`);
+      filters.push(`(c.author LIKE ${like} OR c.counterparty LIKE ${like})`);
+    }
   }
   const where = filters.join(' AND ');
   const anyWord = param(anyWordQuery(query.text));
@@ -109,25 +132,62 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
   ];
   if (plan.text) {
     ctes.push(
-      // The question's distinct normalised words (stop words gone), each made a one-word query.
-      // The quoting doubles quotes and backslashes, so a word is only ever a word.
+      // The planner's statistics on the passages' words: ANALYZE keeps the share of passages
+      // holding each of the most common words; a word not kept is rarer than all of those (or
+      // the statistics are not there yet).
+      // Passages now: the count at the last ANALYZE scaled by how the table grew since (as the
+      // planner estimates it), since the statistics can be old.
+      `total AS (
+         SELECT greatest(CASE WHEN relpages > 0 THEN reltuples / relpages * (pg_relation_size(oid) / current_setting('block_size')::float8) ELSE reltuples END, ${MIN_PASSAGES})::float8 AS n
+         FROM pg_class WHERE oid = 'memory_chunks'::regclass)`,
+      `common AS (
+         SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares FROM pg_stats
+         WHERE schemaname = current_schema() AND tablename = 'memory_chunks' AND attname = 'search_vector')`,
+      // The question's distinct normalised words (stop words gone), each made a one-word query,
+      // with its passages by the statistics (null: not among the common words). The quoting
+      // doubles quotes and backslashes, so a word is only ever a word.
       `terms AS (
-         SELECT lexeme, ('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''')::tsquery AS q
-         FROM (SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', ${anyWord}))) AS lexeme LIMIT 32) t)`,
-      // Each word's items under the filters, capped: a rare word brings all of its items, a
-      // common one only some, and it weighs little anyway.
-      `postings AS (
-         SELECT t.lexeme, p.item_id
-         FROM terms t CROSS JOIN LATERAL (
-           SELECT DISTINCT c.item_id FROM memory_chunks c JOIN memory_items i ON i.id = c.item_id
-           WHERE c.search_vector @@ t.q AND ${where} LIMIT ${POSTINGS_CAP}) p)`,
-      // Inverse document frequency as in BM25: a word in few items says more than one in many.
+         SELECT w.lexeme, ('''' || replace(replace(w.lexeme, '\\', '\\\\'), '''', '''''') || '''')::tsquery AS q,
+                (SELECT s.shares[array_position(s.words, w.lexeme)] * (SELECT n FROM total) FROM common s) AS passages
+         FROM (SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', ${anyWord}))) AS lexeme LIMIT 32) w)`,
+      // Candidate passages, each set a bounded amount of work however large the memory grows:
+      // - a word in few passages brings them all (up to WORD_CAP);
+      // - frequent words bring the passages holding at least two of them, the only ones their
+      //   small weights can lift to the top;
+      // - when those are too few (one frequent word, or frequent words never together), some
+      //   passages of each frequent word.
+      `rare_hits AS (
+         SELECT c.id, c.item_id, c.search_vector FROM terms t CROSS JOIN LATERAL (
+           SELECT c.id, c.item_id, c.search_vector FROM memory_chunks c
+           WHERE c.search_vector @@ t.q AND ${where} LIMIT ${WORD_CAP}) c
+         WHERE coalesce(t.passages, 0) <= ${FREQUENT_PASSAGES})`,
+      `frequent AS (
+         SELECT q, row_number() OVER (ORDER BY passages, lexeme) AS r FROM terms WHERE passages > ${FREQUENT_PASSAGES})`,
+      `pair_query AS (
+         SELECT string_agg('(' || a.q::text || ' & ' || b.q::text || ')', ' | ')::tsquery AS q
+         FROM frequent a JOIN frequent b ON a.r < b.r WHERE b.r <= ${PAIRED_WORDS})`,
+      `pair_hits AS (
+         SELECT c.id, c.item_id, c.search_vector FROM pair_query p, memory_chunks c
+         WHERE p.q IS NOT NULL AND c.search_vector @@ p.q AND ${where} LIMIT ${PAIR_CAP})`,
+      `fallback_hits AS (
+         SELECT c.id, c.item_id, c.search_vector FROM frequent f CROSS JOIN LATERAL (
+           SELECT c.id, c.item_id, c.search_vector FROM memory_chunks c
+           WHERE c.search_vector @@ f.q AND ${where} LIMIT ${FALLBACK_CAP}) c
+         WHERE (SELECT count(*) FROM rare_hits) + (SELECT count(*) FROM pair_hits) < ${CANDIDATES})`,
+      `matches AS (
+         SELECT DISTINCT c.id, c.item_id, t.lexeme
+         FROM (SELECT * FROM rare_hits UNION ALL SELECT * FROM pair_hits UNION ALL SELECT * FROM fallback_hits) c
+         JOIN terms t ON c.search_vector @@ t.q)`,
+      // Inverse document frequency as in BM25: a word in few passages says more than one in many.
+      // Its passages by the statistics, else the candidates holding it (all of them, for a rare word).
       `weights AS (
-         SELECT t.lexeme, ln(1 + (greatest(n.total, count(p.item_id)) - count(p.item_id) + 0.5) / (count(p.item_id) + 0.5)) AS idf
-         FROM terms t LEFT JOIN postings p USING (lexeme), (SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'memory_chunks'::regclass), 1000) AS total) n
-         GROUP BY t.lexeme, n.total)`,
+         SELECT t.lexeme, ln(1 + (n.n - d.passages + 0.5) / (d.passages + 0.5)) AS idf
+         FROM terms t CROSS JOIN total n CROSS JOIN LATERAL (
+           SELECT least(greatest(t.passages, (SELECT count(*) FROM matches m WHERE m.lexeme = t.lexeme), 1), n.n) AS passages) d)`,
+      // An item scores the weight of every question word found in any of its candidate passages.
       `text_scores AS (
-         SELECT p.item_id, sum(w.idf) AS score FROM postings p JOIN weights w USING (lexeme) GROUP BY p.item_id)`,
+         SELECT m.item_id, sum(w.idf) AS score
+         FROM (SELECT DISTINCT item_id, lexeme FROM matches) m JOIN weights w USING (lexeme) GROUP BY m.item_id)`,
       `text_hits AS (
          SELECT item_id, row_number() OVER (ORDER BY score DESC, item_id) AS rank FROM text_scores
          ORDER BY score DESC, item_id LIMIT ${candidates})`,
@@ -141,7 +201,7 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
     ctes.push(
       `meaning_chunks AS (
          SELECT c.item_id, ${sql.column('e')} <=> ${vector} AS d
-         FROM memory_embeddings e JOIN memory_chunks c ON c.id = e.chunk_id JOIN memory_items i ON i.id = c.item_id
+         FROM memory_embeddings e JOIN memory_chunks c ON c.id = e.chunk_id
          WHERE ${sql.predicate('e')} AND ${where}
          ORDER BY ${sql.column('e')} <=> ${vector} LIMIT ${param(CANDIDATES * 2)})`,
       `meaning_hits AS (
@@ -171,7 +231,9 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
              left(i.content, 280)) AS snippet
     FROM fused f JOIN memory_items i ON i.id = f.item_id
     ORDER BY (i.superseded_by IS NULL) DESC, f.score DESC, i.occurred_at DESC NULLS LAST`;
-  const result = await pool.query<Row>(sql, values);
+  // Named, so each connection plans each shape of search once (planning this statement costs
+  // about as much as running it at 100k passages).
+  const result = await pool.query<Row>({ name: `memory_search_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`, text: sql, values });
   return result.rows.map((row) => ({
     itemId: row.item_id,
     kind: row.kind as ItemKind,
