@@ -17,7 +17,7 @@ import type { Benchmark } from './support/benchmark.ts';
  * (bash test/services/up.sh).
  *
  * Options (`npm run bench -- memory --sizes 100000`, or the BENCH_* variable):
- *   --sizes / BENCH_SIZES                 PostgreSQL sizes in chunks (100000,1000000)
+ *   --sizes / BENCH_SIZES                 PostgreSQL sizes in chunks (100000,1000000), 0 for none
  *   --pglite-size / BENCH_PGLITE_SIZE     PGlite size in chunks, 0 to skip (100000)
  *   --queries / BENCH_QUERIES             unfiltered queries (200)
  *   --filtered-queries / BENCH_FILTERED_QUERIES  queries per filter (100)
@@ -197,6 +197,8 @@ function wholeNumber(variable: string, fallback: number, zeroAllowed = false): n
 function wholeNumbers(variable: string, fallback: number[]): number[] {
   const raw = process.env[variable];
   if (raw === undefined || raw === '') return fallback;
+  // 0 or none: no PostgreSQL scenario (to measure PGlite alone).
+  if (/^(0|none)$/i.test(raw.trim())) return [];
   const values = raw.split(',').map((part) => Number(part.trim().replace(/_/g, '').replace(/k$/i, '000').replace(/m$/i, '000000')));
   if (values.some((value) => !Number.isInteger(value) || value < 1000)) throw new Error(`${variable} must be sizes in chunks (≥ 1000) separated by commas, not ${raw}`);
   return values;
