@@ -93,6 +93,13 @@ describe('built-in embedder', () => {
     expect(Object.keys(createRequire(import.meta.url).cache).filter((path) => path.includes('@energetic-ai'))).toEqual([]);
   });
 
+  it('reads line breaks and tabs as spaces, as a passage\'s title and paragraphs are written', async () => {
+    // The model's tokenizer marks a word's start only after a space; a newline would become an
+    // unknown token and change the vector of the same words.
+    const [spaced, broken] = await embedder.embed(['Invoice overdue Hello Jonas, the invoice for the chairs is late.', 'Invoice overdue\n\nHello Jonas,\r\n\tthe invoice for the chairs is late.']);
+    expect(cosine(spaced!, broken!)).toBeGreaterThan(0.9999);
+  });
+
   it('keeps one vector per text, in order, across batches and concurrent calls', async () => {
     const texts = Array.from({ length: 40 }, (_, index) => `${index}: ${prose(20, index)}`);
     texts[5] = '';

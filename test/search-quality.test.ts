@@ -17,10 +17,12 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './supp
  * on, and 30 held out to check that the choice generalises. The built-in embedder is the real
  * one; its vectors are remembered between the two databases only to halve the test's time.
  *
- * The floor asserted (70% in the top 5; 75–83% measured) is what the search achieves today, kept as a guard
- * against regressions; the product's goal is 90%, not yet reached with the built-in model.
+ * The floor asserted (80% in the top 5; 84% of the tuning and 93% of the held-out questions
+ * measured) guards against regressions; the product's goal is 90% on both, not yet reached on the
+ * tuning set with the built-in model (its misses need knowledge the items do not hold, such as
+ * that a customer is a restaurant).
  */
-const TOP5_FLOOR = 0.7;
+const TOP5_FLOOR = 0.8;
 const builtin = createBuiltinEmbedder({ idleMs: 10_000 });
 const vectors = new Map<string, number[]>();
 const sharedEmbedder: Embedder = {
@@ -87,6 +89,9 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('search quality on %s', (kin
     }
     const backfill = createEmbeddingBackfill({ pool: database.pool, embedder: sharedEmbedder });
     while ((await backfill.runBatch(64)).embedded > 0);
+    // The word statistics a running service has (autovacuum's ANALYZE on PostgreSQL), taken now
+    // so the text half's word weights do not depend on whether autovacuum got there first.
+    await database.pool.query('ANALYZE memory_chunks');
   }, 240_000);
   afterAll(async () => {
     await database?.close();

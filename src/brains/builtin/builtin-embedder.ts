@@ -77,6 +77,15 @@ interface Thread {
   lastError?: Error;
 }
 
+/**
+ * USE lite's tokenizer marks a word's start only after a space: a newline or tab becomes an unknown
+ * token and the word after it loses its word-start mark (every chunk's "title\n\nbody", every line
+ * of an email). Runs of whitespace are made one space before the tokenizer sees them.
+ */
+export function normalizeWhitespace(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
 /** Cuts at the last whitespace before `maxChars`; without one in its second half, mid-word. */
 export function truncateForEmbedding(text: string, maxChars: number = DEFAULT_MAX_CHARS): string {
   // An empty string gives the tokenizer nothing and the model drops its row: a space keeps it.
@@ -280,7 +289,7 @@ export function createBuiltinEmbedder(options: BuiltinEmbedderOptions = {}): Bui
     async embed(texts, callOptions) {
       const signal = callOptions?.signal;
       if (signal?.aborted) throw cancelled(signal);
-      const prepared = texts.map((text) => truncateForEmbedding(text, maxChars));
+      const prepared = texts.map((text) => truncateForEmbedding(normalizeWhitespace(text), maxChars));
       const vectors: number[][] = [];
       for (let start = 0; start < prepared.length; start += batchSize) {
         vectors.push(...(await enqueue(prepared.slice(start, start + batchSize), signal)));
