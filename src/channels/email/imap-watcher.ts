@@ -46,6 +46,10 @@ export interface WatcherDeps {
   /**
    * Store one message. Throwing retries it with backoff; after `limits.maxAttempts` it is kept
    * in `failures` with the error, announced, and skipped so later mail still flows.
+   *
+   * Called for one message at a time, in UID order. While a call runs, the next message is
+   * already fetched and its parse started (parseAhead in parse-email.ts), so that a
+   * `parseEmail` of the bytes passed here usually finds its result ready.
    */
   onMessage(raw: Buffer, uid: number, mailbox: string): Promise<void>;
   /** Where given-up and oversized messages are kept. Default: in memory (attempts are still capped). */
@@ -61,9 +65,10 @@ export interface WatcherDeps {
 
 /**
  * Watches one mailbox with IDLE and hands each new message to `onMessage`, in UID order, at
- * least once. Only one replica watches a mailbox (advisory lock); the others wait in standby,
- * and a replica that loses the lock stops at once. imapflow does not reconnect and a closed
- * client cannot be reused, so each connection is a new client.
+ * least once (the next one read ahead while one is handed over: mailbox-sync.ts). Only one
+ * replica watches a mailbox (advisory lock); the others wait in standby, and a replica that
+ * loses the lock stops at once. imapflow does not reconnect and a closed client cannot be
+ * reused, so each connection is a new client.
  */
 export function createImapWatcher(deps: WatcherDeps): MailboxWatcher {
   const { options, logger } = deps;

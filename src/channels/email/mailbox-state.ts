@@ -2,11 +2,20 @@ import type { PrismaClient } from '../../db/database.ts';
 
 export interface MailboxPosition {
   uidValidity: bigint;
-  /** Every UID up to this one has been handed over (or given up), except those in `rescanUids`. */
+  /**
+   * Every UID up to this one has been handed over (or given up), except those in `rescanUids`.
+   * Saved together with the next message's attempt, so the saved value may be one message
+   * behind: after a crash that message is handed over again, and stored once by Message-ID.
+   * It is never ahead of a message whose hand-over has not finished.
+   */
   lastUid: number;
   /** When the watcher last saw the whole mailbox; null when unknown (rows from before it was kept). */
   checkedAt: Date | null;
-  /** The message whose hand-over was last started, and how many times it was started. */
+  /**
+   * The message whose hand-over was last started, and how many times it was started. Reading
+   * the next message ahead (fetch and parse, during a first attempt) happens under this record:
+   * a crash there counts against this message once, and it is then handed over on its own.
+   */
   attempt: { uid: number; count: number } | null;
   /** UIDs at or below lastUid still to hand over (recent mail found again after a UID reset). */
   rescanUids: number[];
@@ -37,16 +46,17 @@ export function createMailboxStateStore(prisma: PrismaClient): MailboxStateStore
         updatedAt: row.updatedAt,
       };
     },
+    // Written before every message the watcher hands over: one statement, one round trip. The
+    // model's upsert costs about 1 ms of this process's CPU per call (measured), and more waiting.
     async set(mailbox, position) {
-      const data = {
-        uidValidity: position.uidValidity,
-        lastUid: position.lastUid,
-        checkedAt: position.checkedAt,
-        attemptUid: position.attempt?.uid ?? null,
-        attempts: position.attempt?.count ?? 0,
-        rescanUids: position.rescanUids,
-      };
-      await prisma.mailboxState.upsert({ where: { mailbox }, create: { mailbox, ...data }, update: data });
+      const attemptUid = position.attempt?.uid ?? null;
+      const attempts = position.attempt?.count ?? 0;
+      await prisma.$executeRaw`
+        INSERT INTO mailbox_states (mailbox, uid_validity, last_uid, checked_at, attempt_uid, attempts, rescan_uids, updated_at)
+        VALUES (${mailbox}, ${position.uidValidity}, ${position.lastUid}, ${position.checkedAt}, ${attemptUid}, ${attempts}, ${position.rescanUids}::int[], now())
+        ON CONFLICT (mailbox) DO UPDATE SET
+          uid_validity = EXCLUDED.uid_validity, last_uid = EXCLUDED.last_uid, checked_at = EXCLUDED.checked_at,
+          attempt_uid = EXCLUDED.attempt_uid, attempts = EXCLUDED.attempts, rescan_uids = EXCLUDED.rescan_uids, updated_at = EXCLUDED.updated_at`;
     },
   };
 }

@@ -5,6 +5,7 @@ import type { MailboxPosition, MailboxStateStore, SavedMailboxPosition } from '.
 import { withDeadline } from './imap-deadline.ts';
 import { givenUpText, oversizedText, uidResetText } from './mailbox-announcements.ts';
 import type { KeptMessage, MailboxFailureStore, UnhandledMessage } from './mailbox-failures.ts';
+import { parseAhead } from './parse-email.ts';
 
 export interface MailboxLimits {
   /** Larger messages are not fetched; they are kept as metadata and announced. */
@@ -41,6 +42,7 @@ export interface SyncContext {
   state: MailboxStateStore;
   failures: MailboxFailureStore;
   limits: MailboxLimits;
+  /** Store one message (see WatcherDeps.onMessage: its parse may have been started already). */
   onMessage(raw: Buffer, uid: number, mailbox: string): Promise<void>;
   /** Tell the team; resolves false when that failed (it is logged by the caller). */
   announce(text: string): Promise<boolean>;
@@ -59,14 +61,31 @@ export type SyncResult = { lastUid: number; retryAfterMs: number | null } | null
 
 type HandOver = 'done' | 'aborted' | { retryAfterMs: number };
 
+/** What fetching a message for its hand-over found. */
+type Fetched = { kind: 'vanished' } | { kind: 'oversized'; meta: FetchMessageObject; size: number } | { kind: 'message'; meta: FetchMessageObject; source: Buffer };
+
+/** The next message, fetched and its parse started while the one before it is handed over. */
+interface ReadAhead {
+  uid: number;
+  /** null: reading it failed; it is fetched again, the usual way, when its turn comes. */
+  fetched: Promise<Fetched | null>;
+}
+
 const DAY_MS = 24 * 60 * 60_000;
 /** INTERNALDATE is the server's clock and ours may differ; a little overlap only re-offers stored mail. */
 const CLOCK_SLACK_MS = 10 * 60_000;
 
 /**
  * One pass over the mailbox: hand every message not yet handed over to `onMessage`, in UID
- * order, recording progress after each. A message that keeps failing is retried with backoff,
- * then kept with its error and skipped, so it cannot hold later mail back for good.
+ * order, one at a time. A message that keeps failing is retried with backoff, then kept with its
+ * error and skipped, so it cannot hold later mail back for good.
+ *
+ * While one message is handed over (stored: mostly waiting on the database), the next one is
+ * fetched and its parse started (CPU in this process), so the two overlap; its hand-over still
+ * starts only once the one before it is done. Progress is saved with the next message's attempt,
+ * in one write per message: the position never covers a message whose hand-over has not
+ * finished, and a crash in between only hands the last message over again (stored once by
+ * Message-ID).
  */
 export async function syncMailbox(ctx: SyncContext): Promise<SyncResult> {
   const { client } = ctx;
@@ -93,20 +112,40 @@ export async function syncMailbox(ctx: SyncContext): Promise<SyncResult> {
   // `N:*` always matches the last message, even when its UID is below N.
   const fresh = (found || []).filter((uid) => uid > position.lastUid).sort((a, b) => a - b);
   const queue = [...[...position.rescanUids].sort((a, b) => a - b), ...fresh];
+  // A hand-over the last run started and never finished (a crash, a stop): that message may be
+  // what crashed the process, so it is not read ahead, only handed over on its own.
+  const unfinished = position.attempt?.uid ?? null;
 
-  for (const uid of queue) {
-    if (!ctx.isCurrent() || !ctx.keepGoing()) return null;
-    const outcome = await handOver(ctx, position, uidValidity, uid);
+  // Typed by assertion: it is set in the callback handOver calls, which narrowing does not see.
+  let ahead = null as ReadAhead | null;
+  // A message finished in this pass: the saved state may be behind `position`.
+  let progressed = false;
+  for (const [index, uid] of queue.entries()) {
+    if (!ctx.isCurrent()) return null;
+    if (!ctx.keepGoing()) {
+      if (progressed) await ctx.state.set(ctx.mailboxKey, position);
+      return null;
+    }
+    const early: Promise<Fetched | null> | null = ahead?.uid === uid ? ahead.fetched : null;
+    ahead = null;
+    const next = queue[index + 1];
+    const readNext =
+      next === undefined || next === unfinished
+        ? null
+        : () => {
+            ahead = { uid: next, fetched: readAhead(ctx, next) };
+          };
+    const outcome = await handOver(ctx, position, uidValidity, uid, early, readNext);
     if (outcome === 'aborted') return null;
     if (outcome !== 'done') return { lastUid: position.lastUid, retryAfterMs: outcome.retryAfterMs };
+    // Saved with the next message's attempt (handOver), or at the end of the pass.
     position = {
       ...position,
       lastUid: position.rescanUids.includes(uid) ? position.lastUid : Math.max(position.lastUid, uid),
       rescanUids: position.rescanUids.filter((pending) => pending !== uid),
       attempt: null,
     };
-    if (!ctx.isCurrent()) return null;
-    await ctx.state.set(ctx.mailboxKey, position);
+    progressed = true;
   }
   if (!ctx.isCurrent()) return null;
   await ctx.state.set(ctx.mailboxKey, { ...position, checkedAt });
@@ -148,7 +187,13 @@ async function afterReset(ctx: SyncContext, saved: SavedMailboxPosition, uidVali
   return position;
 }
 
-async function handOver(ctx: SyncContext, position: MailboxPosition, uidValidity: bigint, uid: number): Promise<HandOver> {
+/**
+ * Hand one message over. `early`: its fetch started while the message before it was handed
+ * over. `readNext` starts reading the message after it; it is called only on a first attempt:
+ * should reading the next one crash the process, this message's attempt is what the saved state
+ * shows, so this message is blamed once, and handed over alone the next time.
+ */
+async function handOver(ctx: SyncContext, position: MailboxPosition, uidValidity: bigint, uid: number, early: Promise<Fetched | null> | null, readNext: (() => void) | null): Promise<HandOver> {
   const { client, limits } = ctx;
   const attempt = position.attempt?.uid === uid ? position.attempt.count + 1 : 1;
   if (attempt > limits.maxAttempts) {
@@ -166,34 +211,31 @@ async function handOver(ctx: SyncContext, position: MailboxPosition, uidValidity
     await giveUp(ctx, facts, attempt - 1, error, prefix ? (prefix.source ?? null) : null);
     return 'done';
   }
-  // Counted before the hand-over, so a message that crashes the process is counted too.
+  // Counted before the hand-over, so a message that crashes the process is counted too. The same
+  // write records the position reached by the messages before it.
   await ctx.state.set(ctx.mailboxKey, { ...position, attempt: { uid, count: attempt } });
 
-  const meta = await client.fetchOne(String(uid), { uid: true, size: true, envelope: true }, { uid: true });
-  ctx.contact();
-  if (!meta) {
+  const fetched = (early ? await early : null) ?? (await fetchForHandOver(ctx, uid));
+  if (fetched.kind === 'vanished') {
     ctx.log.warn({ uid }, 'message vanished before it could be read (expunged?)');
     return 'done';
   }
-  const facts = factsOf(ctx.mailboxKey, uidValidity, uid, meta);
-  if (meta.size !== undefined && meta.size > limits.maxMessageBytes) {
-    await keepOversized(ctx, facts, meta.size);
-    return 'done';
-  }
-  const message = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
-  ctx.contact();
-  if (!message || !message.source) {
-    ctx.log.warn({ uid }, 'message vanished before it could be read (expunged?)');
+  const facts = factsOf(ctx.mailboxKey, uidValidity, uid, fetched.meta);
+  if (fetched.kind === 'oversized') {
+    await keepOversized(ctx, facts, fetched.size);
     return 'done';
   }
   try {
-    await withDeadline(ctx.onMessage(message.source, uid, ctx.mailboxKey), limits.messageTimeoutMs, `handing over UID ${uid}`);
+    const handing = withDeadline(ctx.onMessage(fetched.source, uid, ctx.mailboxKey), limits.messageTimeoutMs, `handing over UID ${uid}`);
+    // Started after the hand-over, so this message's own work goes first.
+    if (attempt === 1) readNext?.();
+    await handing;
   } catch (error) {
     // The lock went away meanwhile: whoever holds it now decides about this message.
     if (!ctx.isCurrent()) return 'aborted';
     const reason = errorMessage(error);
     if (attempt >= limits.maxAttempts) {
-      await giveUp(ctx, facts, attempt, reason, message.source);
+      await giveUp(ctx, facts, attempt, reason, fetched.source);
       return 'done';
     }
     // If this write fails too (the database is down), the sync fails and nothing advances.
@@ -204,6 +246,36 @@ async function handOver(ctx: SyncContext, position: MailboxPosition, uidValidity
   }
   if (attempt > 1) await ctx.failures.resolve(ctx.mailboxKey, uidValidity, uid);
   return 'done';
+}
+
+/** Its size and envelope first: an oversized message's source is never fetched whole. */
+async function fetchForHandOver(ctx: SyncContext, uid: number): Promise<Fetched> {
+  const meta = await ctx.client.fetchOne(String(uid), { uid: true, size: true, envelope: true }, { uid: true });
+  ctx.contact();
+  if (!meta) return { kind: 'vanished' };
+  if (meta.size !== undefined && meta.size > ctx.limits.maxMessageBytes) return { kind: 'oversized', meta, size: meta.size };
+  const message = await ctx.client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+  ctx.contact();
+  if (!message || !message.source) return { kind: 'vanished' };
+  return { kind: 'message', meta, source: message.source };
+}
+
+/**
+ * Fetch the next message and start its parse (parse-email.ts takes it when the hand-over
+ * parses the same bytes). At most one message is read ahead, and the hand-over of the message
+ * before it is not waited for here: that is the point.
+ */
+function readAhead(ctx: SyncContext, uid: number): Promise<Fetched | null> {
+  return fetchForHandOver(ctx, uid).then(
+    (fetched) => {
+      if (fetched.kind === 'message') parseAhead(fetched.source);
+      return fetched;
+    },
+    (error: unknown) => {
+      ctx.log.debug({ uid, err: error }, 'could not read the next message ahead; it is fetched again in its turn');
+      return null;
+    },
+  );
 }
 
 async function giveUp(ctx: SyncContext, facts: UnhandledMessage, attempts: number, error: string, raw: Buffer | null): Promise<void> {

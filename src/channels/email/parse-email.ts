@@ -10,9 +10,12 @@
  * Every string this returns can be stored as it is (safe-text.ts): no NUL characters, and
  * Message-IDs bounded in length, because one unstorable message would otherwise be fetched
  * and refused again and again.
+ *
+ * mailparser (with iconv-lite's charset tables) is loaded on the first parse, not at start-up:
+ * a service without a mailbox never parses mail and need not hold it in memory.
  */
-import { MailParser } from 'mailparser';
-import type { AddressObject, AttachmentStream, HeaderLines, MessageText } from 'mailparser';
+import type * as Mailparser from 'mailparser';
+import type { AddressObject, AttachmentStream, HeaderLines, MailParser, MessageText } from 'mailparser';
 import { AdjutantError } from '../../errors.ts';
 import { htmlToText } from './html-to-text.ts';
 import { parseLooseDate } from './loose-date.ts';
@@ -68,6 +71,42 @@ export const DEFAULT_MAX_EMAIL_BYTES = 25 * 1024 * 1024;
 
 export async function parseEmail(raw: Buffer, options: { maxBytes?: number } = {}): Promise<ParsedEmail> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_EMAIL_BYTES;
+  const early = startedEarly.get(raw);
+  if (early) {
+    // Taken once: a later parse of the same buffer (there is none on the ingest path) starts afresh.
+    startedEarly.delete(raw);
+    if (early.maxBytes === maxBytes) return early.parsed;
+  }
+  return parse(raw, maxBytes);
+}
+
+/**
+ * Parses started by `parseAhead`, keyed by the very buffer they were started for. A WeakMap:
+ * a read-ahead that nobody takes (the hand-over before it failed, the watcher stopped) is
+ * dropped together with its source instead of piling up.
+ */
+const startedEarly = new WeakMap<Buffer, { maxBytes: number; parsed: Promise<ParsedEmail> }>();
+
+/**
+ * Start parsing `raw` now, for a `parseEmail(raw)` that is coming: the mailbox watcher calls
+ * this for the next message while the current one is being stored, so that parsing (CPU here)
+ * overlaps storing (mostly waiting on PostgreSQL). The later `parseEmail` with the same buffer
+ * and options returns this parse's result, or its error, instead of parsing again. The buffer
+ * must not change in between (the watcher hands over the bytes it fetched, untouched).
+ *
+ * The work starts on the next turn of the event loop, so whatever the caller set going just
+ * before (the current message's database write) gets on the wire first.
+ */
+export function parseAhead(raw: Buffer, options: { maxBytes?: number } = {}): void {
+  if (startedEarly.has(raw)) return;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_EMAIL_BYTES;
+  const parsed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => parse(raw, maxBytes));
+  // A failure belongs to whoever takes the result; unclaimed it must not end the process.
+  parsed.catch(() => undefined);
+  startedEarly.set(raw, { maxBytes, parsed });
+}
+
+async function parse(raw: Buffer, maxBytes: number): Promise<ParsedEmail> {
   if (raw.length === 0 || isBlank(raw)) {
     throw new AdjutantError('MAIL_PARSE_FAILED', 'The email is empty: there is nothing to parse.');
   }
@@ -78,9 +117,12 @@ export async function parseEmail(raw: Buffer, options: { maxBytes?: number } = {
     );
   }
 
+  // Outside the try below: a module that cannot be loaded is this installation's fault, not the
+  // message's, and must not get the message recorded as unusable and skipped.
+  const { MailParser } = await loadMailparser();
   let parsed: StreamedMail;
   try {
-    parsed = await streamParse(raw);
+    parsed = await streamParse(raw, MailParser);
   } catch (error) {
     throw new AdjutantError('MAIL_PARSE_FAILED', `The email could not be parsed: ${describe(error)}`, { cause: error });
   }
@@ -118,9 +160,20 @@ interface StreamedMail {
   attachedMessages: Buffer[];
 }
 
-function streamParse(raw: Buffer): Promise<StreamedMail> {
+let mailparser: Promise<typeof Mailparser> | null = null;
+
+function loadMailparser(): Promise<typeof Mailparser> {
+  // A failed load is not kept: the next parse tries again rather than failing for good.
+  mailparser ??= import('mailparser').catch((error: unknown) => {
+    mailparser = null;
+    throw error;
+  });
+  return mailparser;
+}
+
+function streamParse(raw: Buffer, Parser: typeof MailParser): Promise<StreamedMail> {
   return new Promise((resolve, reject) => {
-    const parser = new MailParser({
+    const parser = new Parser({
       // Keep every message/rfc822 part as an attachment so its raw bytes survive; by default
       // an inline one would be flattened into the outer text and its headers lost.
       ignoreEmbedded: true,
