@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
-import { createAnthropicChatModel } from './brains/anthropic/anthropic-chat-model.ts';
-import { createOllamaChatModel } from './brains/ollama/ollama-chat-model.ts';
 import { createModelRouter } from './brains/router.ts';
 import type { Embedder } from './brains/types.ts';
-import { createImapWatcher, type MailboxWatcher } from './channels/email/imap-watcher.ts';
-import { createMailboxFailureStore } from './channels/email/mailbox-failures.ts';
-import { createSentFolder, type SentFolder } from './channels/email/sent-folder.ts';
+import type { MailboxWatcher } from './channels/email/imap-watcher.ts';
+import type { SentFolder } from './channels/email/sent-folder.ts';
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
-import { createSlackApp, type SlackApp } from './channels/slack/slack-app.ts';
+import type { SlackApp } from './channels/slack/slack-app.ts';
 import { configuredParts, type Config } from './config.ts';
 import { createConfiguredEmbedder } from './brains/embedder.ts';
-import { createAdvisoryLocks } from './db/advisory-lock.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { errorMessage } from './errors.ts';
@@ -22,12 +18,10 @@ import { createLogger, type Logger } from './logger.ts';
 import { createAuditLog } from './memory/audit.ts';
 import { createDraftStore } from './orchestrator/draft-store.ts';
 import { createEmailStore } from './memory/email-store.ts';
-import { createMailboxStateStore } from './channels/email/mailbox-state.ts';
 import { createMemory } from './memory/memory.ts';
 import { createEmbeddingBackfill } from './memory/embedding-backfill.ts';
 import { createModelLedger } from './brains/model-ledger.ts';
 import { createApprovalService } from './orchestrator/approvals.ts';
-import { createEmailIngest } from './orchestrator/ingest-email.ts';
 import { createJobQueue, type JobQueue } from './orchestrator/job-queue.ts';
 import { draftReplyJob } from './orchestrator/jobs/draft-reply.ts';
 import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
@@ -40,6 +34,12 @@ import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
 import { JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 import { slackMemoryPort } from './orchestrator/slack-memory.ts';
+
+// An integration that is not configured is never loaded: the modules of its client library
+// (Slack Bolt, imapflow, the Anthropic SDK…) would stay in memory for the life of the process,
+// and an idle service on a small machine has no memory to spare (bench/footprint.bench.ts). So
+// startService imports each one where it is configured, and only its types here. The SMTP
+// sender is the exception: the draft and send jobs import smtp-sender.ts, nodemailer with it.
 
 export interface ServiceOptions {
   /** Where logs go (stdout by default). */
@@ -70,7 +70,7 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** The composition root: every adapter that does IO is built here and passed in. */
+/** The composition root: every adapter that does IO is built here and passed in; unconfigured ones are not even loaded. */
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const logger = createLogger({ level: config.LOG_LEVEL, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const parts = configuredParts(config);
@@ -101,14 +101,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
     logger.info({ embedder: embedder?.model ?? 'none' }, embedder ? `memory search: hybrid, embeddings by ${embedder.model}` : 'memory search: full text only (EMBEDDER=none)');
     const memory = createMemory({ database, embedder, embedderOff: 'EMBEDDER is none', logger });
     const cloud = config.ANTHROPIC_API_KEY
-      ? createAnthropicChatModel({ apiKey: config.ANTHROPIC_API_KEY, model: config.ANTHROPIC_MODEL, logger, ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}) })
+      ? (await import('./brains/anthropic/anthropic-chat-model.ts')).createAnthropicChatModel({
+          apiKey: config.ANTHROPIC_API_KEY,
+          model: config.ANTHROPIC_MODEL,
+          logger,
+          ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
+        })
       : undefined;
-    const local = config.OLLAMA_HOST ? createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
+    const local = config.OLLAMA_HOST ? (await import('./brains/ollama/ollama-chat-model.ts')).createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
     const router = cloud || local ? createModelRouter({ ledger: createModelLedger(prisma), logger, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;
 
     let slack: SlackApp | null = null;
     const slackHealth: { report: PartReport } = { report: { status: 'disabled', reason: parts.slack.reason ?? '' } };
     if (parts.slack.enabled && config.SLACK_BOT_TOKEN) {
+      const { createSlackApp } = await import('./channels/slack/slack-app.ts');
       slack = createSlackApp({
         botToken: config.SLACK_BOT_TOKEN,
         logger,
@@ -138,7 +144,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       parts.imap.enabled && config.IMAP_HOST && config.IMAP_USER && config.IMAP_PASSWORD
         ? { host: config.IMAP_HOST, user: config.IMAP_USER, password: config.IMAP_PASSWORD, tls: config.IMAP_TLS, ...(config.IMAP_PORT ? { port: config.IMAP_PORT } : {}) }
         : null;
-    const sentFolder: SentFolder | null = imapAccount ? createSentFolder(imapAccount) : null;
+    const sentFolder: SentFolder | null = imapAccount ? (await import('./channels/email/sent-folder.ts')).createSentFolder(imapAccount) : null;
 
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
     const mailFrom = config.MAIL_FROM ?? '';
@@ -188,9 +194,17 @@ export async function startService(config: Config, options: ServiceOptions = {})
       slack.rememberConversations(slackMemoryPort({ memory, prisma }), config.SLACK_MEMORY_CHANNELS);
     }
 
-    const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
     let watcher: MailboxWatcher | null = null;
     if (imapAccount) {
+      // Mail comes in only through the watcher: the email parser is loaded with it.
+      const [{ createEmailIngest }, { createImapWatcher }, { createMailboxStateStore }, { createMailboxFailureStore }, { createAdvisoryLocks }] = await Promise.all([
+        import('./orchestrator/ingest-email.ts'),
+        import('./channels/email/imap-watcher.ts'),
+        import('./channels/email/mailbox-state.ts'),
+        import('./channels/email/mailbox-failures.ts'),
+        import('./db/advisory-lock.ts'),
+      ]);
+      const ingest = createEmailIngest({ emails, audit, queue, logger, teamDomains: config.TEAM_DOMAINS, authservId: config.MAIL_AUTHSERV_ID });
       watcher = createImapWatcher({
         options: { ...imapAccount, mailbox: config.IMAP_MAILBOX },
         state: createMailboxStateStore(prisma),

@@ -45,6 +45,12 @@ export interface FootprintOptions {
   command: string;
   args: string[];
   settleMs: number;
+  /**
+   * After each measurement, how long the tree's RSS is sampled (once a second) for its range. An
+   * idle service still allocates (job polling), so its heap grows between two major GCs: one
+   * reading can fall anywhere on that saw-tooth, the range shows where.
+   */
+  windowMs: number;
   startTimeoutMs: number;
   scenarios: FootprintScenario[];
   /** Where logs and data go; removed afterwards unless `keep`. */
@@ -66,7 +72,15 @@ export interface PhaseFigures {
    * processes that VmHWM of the survivors does not show.
    */
   peakTreeRssMb: number;
+  /** Tree and service RSS sampled once a second for `windowMs` after the measurement. */
+  window: { seconds: number; treeRssMb: Range; serviceRssMb: Range } | null;
   detail?: Record<string, string | number>;
+}
+
+export interface Range {
+  min: number;
+  median: number;
+  max: number;
 }
 
 export interface FootprintResult {
@@ -106,7 +120,9 @@ async function runScenario(scenario: FootprintScenario, options: FootprintOption
     const started = await startAndSettle(options, env, join(work, `${slug(scenario.name)}-${run}.log`));
     result.logs.push(started.service.process.logFile);
     try {
-      result.phases.push({ scenario: scenario.name, phase: 'idle', startSeconds: started.startSeconds, ...measure(started.service.process.pid), peakTreeRssMb: started.peak.stop() });
+      const idle = measure(started.service.process.pid);
+      const idlePeak = started.peak.stop();
+      result.phases.push({ scenario: scenario.name, phase: 'idle', startSeconds: started.startSeconds, ...idle, peakTreeRssMb: idlePeak, window: await sampleWindow(started.service.process.pid, options.windowMs) });
       for (const step of scenario.steps ?? []) {
         const phase = `after ${step.name}`;
         const peak = samplePeak(started.service.process.pid);
@@ -122,7 +138,9 @@ async function runScenario(scenario: FootprintScenario, options: FootprintOption
           continue;
         }
         await sleep(options.settleMs);
-        result.phases.push({ scenario: scenario.name, phase, ...measure(started.service.process.pid), peakTreeRssMb: peak.stop(), ...(outcome.detail ? { detail: outcome.detail } : {}) });
+        const figures = measure(started.service.process.pid);
+        const stepPeak = peak.stop();
+        result.phases.push({ scenario: scenario.name, phase, ...figures, peakTreeRssMb: stepPeak, window: await sampleWindow(started.service.process.pid, options.windowMs), ...(outcome.detail ? { detail: outcome.detail } : {}) });
       }
     } finally {
       await started.service.process.stop();
@@ -132,7 +150,16 @@ async function runScenario(scenario: FootprintScenario, options: FootprintOption
       const restarted = await startAndSettle(options, env, join(work, `${slug(scenario.name)}-${run}.log`));
       result.logs.push(restarted.service.process.logFile);
       try {
-        result.phases.push({ scenario: scenario.name, phase: 'idle after a restart (same DATA_DIR)', startSeconds: restarted.startSeconds, ...measure(restarted.service.process.pid), peakTreeRssMb: restarted.peak.stop() });
+        const figures = measure(restarted.service.process.pid);
+        const restartPeak = restarted.peak.stop();
+        result.phases.push({
+          scenario: scenario.name,
+          phase: 'idle after a restart (same DATA_DIR)',
+          startSeconds: restarted.startSeconds,
+          ...figures,
+          peakTreeRssMb: restartPeak,
+          window: await sampleWindow(restarted.service.process.pid, options.windowMs),
+        });
       } finally {
         await restarted.service.process.stop();
       }
@@ -189,8 +216,32 @@ function samplePeak(rootPid: number, everyMs = 250): PeakSampler {
 
 function measure(rootPid: number): { tree: TreeMemory; service: ProcessMemory | null } {
   const tree = readTreeMemory(rootPid);
-  const service = tree.processes.reduce<ProcessMemory | null>((largest, memory) => (largest === null || memory.rssMb > largest.rssMb ? memory : largest), null);
-  return { tree, service };
+  return { tree, service: largest(tree) };
+}
+
+function largest(tree: TreeMemory): ProcessMemory | null {
+  return tree.processes.reduce<ProcessMemory | null>((found, memory) => (found === null || memory.rssMb > found.rssMb ? memory : found), null);
+}
+
+/** RSS once a second for `ms` (none when 0): the spread of an idle service's saw-tooth. */
+async function sampleWindow(rootPid: number, ms: number): Promise<PhaseFigures['window']> {
+  if (ms <= 0) return null;
+  const trees: number[] = [];
+  const services: number[] = [];
+  for (let elapsed = 0; elapsed <= ms; elapsed += 1000) {
+    const tree = readTreeMemory(rootPid, { pss: false });
+    trees.push(tree.rssMb);
+    services.push(largest(tree)?.rssMb ?? 0);
+    if (elapsed + 1000 <= ms) await sleep(1000);
+  }
+  return { seconds: Math.round(ms / 1000), treeRssMb: range(trees), serviceRssMb: range(services) };
+}
+
+function range(values: number[]): Range {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  return { min: sorted[0] ?? 0, median: Math.round(median * 10) / 10, max: sorted.at(-1) ?? 0 };
 }
 
 /**
