@@ -167,6 +167,19 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect((await memory.search({ text: 'auditors expense claims', askedIn: { channel: 'G0FINANCE' }, kinds: ['email'] })).hits.map((hit) => hit.sourceRef)).not.toContain(ref);
   }, 60_000);
 
+  it('puts a third near-copy of templated mail after a different answer', async () => {
+    for (const [n, day] of [['1', 'Monday 2 March'], ['2', 'Monday 9 March'], ['3', 'Monday 16 March'], ['4', 'Monday 23 March'], ['5', 'Monday 30 March'], ['6', 'Monday 6 April']] as const) {
+      await memory.remember(email(`<booking-${n}@rooms.example>`, 'Room booking confirmed', `Room booking confirmed: meeting room Birch is booked for the sales review on ${day}, 10:00 to 11:00. Booking number RB-${n}.`, { author: 'bookings@rooms.example', counterparty: 'bookings@rooms.example' }));
+    }
+    await memory.remember(email('<larch@rooms.example>', 'Sales review room', 'The sales review moves to meeting room Larch: the screen in Birch is broken until further notice.', { author: 'facilities@rooms.example', counterparty: 'facilities@rooms.example' }));
+    await embedAll(builtin);
+    // Six copies match the question best; the third place goes to the one different answer.
+    const result = await memory.search({ text: 'meeting room booking confirmed for the sales review', limit: 3 });
+    const refs = result.hits.map((hit) => hit.sourceRef);
+    expect(refs.filter((ref) => ref.startsWith('<booking-'))).toHaveLength(2);
+    expect(refs).toContain('<larch@rooms.example>');
+  }, 60_000);
+
   it('reads an edited source anew and forgets a deleted one', async () => {
     const ref = 'C0GENERAL/1700000200.000100';
     const message = { kind: 'slack_message' as const, title: '#general', sourceType: 'slack' as const, sourceRef: ref, author: 'U0SAM', actor: 'test' };
