@@ -143,14 +143,14 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
   ];
   if (plan.text) {
     ctes.push(
-      // The planner's statistics on the passages' words: ANALYZE keeps the share of passages
-      // holding each of the most common words; a word not kept is rarer than all of those (or
-      // the statistics are not there yet).
       // Passages now: the count at the last ANALYZE scaled by how the table grew since (as the
       // planner estimates it), since the statistics can be old.
       `total AS (
          SELECT greatest(CASE WHEN relpages > 0 THEN reltuples / relpages * (pg_relation_size(oid) / current_setting('block_size')::float8) ELSE reltuples END, ${MIN_PASSAGES})::float8 AS n
          FROM pg_class WHERE oid = 'memory_chunks'::regclass)`,
+      // The planner's statistics on the passages' words: ANALYZE keeps the share of passages
+      // holding each of the most common words; a word not kept is rarer than all of those (or
+      // the statistics are not there yet).
       `common AS (
          SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares FROM pg_stats
          WHERE schemaname = current_schema() AND tablename = 'memory_chunks' AND attname = 'search_vector')`,

@@ -11,24 +11,23 @@ import type { Logger } from '../logger.ts';
  */
 export interface WordStatistics {
   passagesWritten(count: number): void;
-  /** Resolves when an ANALYZE in progress has finished (for tests and shutdown). */
-  settled(): Promise<void>;
 }
 
 const FIRST_AFTER = 1000;
 const GROWTH_SHARE = 0.1;
 
 export function createWordStatistics(database: Pick<Database, 'pool' | 'kind'>, logger: Logger): WordStatistics {
-  if (database.kind !== 'pglite') return { passagesWritten: () => undefined, settled: async () => undefined };
+  if (database.kind !== 'pglite') return { passagesWritten: () => undefined };
   let written = 0;
   let passages = 0;
-  let running: Promise<void> | null = null;
+  let running = false;
   return {
     passagesWritten(count) {
       written += count;
       if (running || written < Math.max(FIRST_AFTER, passages * GROWTH_SHARE)) return;
       written = 0;
-      running = (async () => {
+      running = true;
+      void (async () => {
         try {
           await database.pool.query('ANALYZE memory_chunks');
           const result = await database.pool.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'memory_chunks'::regclass`);
@@ -37,12 +36,9 @@ export function createWordStatistics(database: Pick<Database, 'pool' | 'kind'>, 
           // Stale statistics slow searches a little; they never make them wrong.
           logger.warn({ err: error }, 'could not refresh the word statistics of memory passages');
         } finally {
-          running = null;
+          running = false;
         }
       })();
-    },
-    settled: async () => {
-      await running;
     },
   };
 }
