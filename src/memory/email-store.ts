@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ForwardedEmail } from '../channels/email/forward.ts';
 import type { EmailAddress, ParsedEmail } from '../channels/email/parse-email.ts';
 import { boundedReferences, derivedMessageId, isDerivedMessageId, MAX_ADDRESSES, usableMessageId, withoutNul, withoutNulOrNull } from '../channels/email/safe-text.ts';
 import type { SenderVerification } from '../channels/email/sender-authentication.ts';
 import type { Database } from '../db/database.ts';
 import { jobInsert } from '../db/job-table.ts';
+import { relaxedCommit } from '../db/relaxed-commit.ts';
 import { conversationLookup, threadSubject } from './conversations.ts';
 import { AdjutantError } from '../errors.ts';
 import type { Prisma } from '../db/generated/client.ts';
@@ -136,8 +137,8 @@ export function createEmailStore({ prisma, pool, kind }: Pick<Database, 'prisma'
       // if the row is new (the audit log never misses a stored email, and no stored email waits
       // for a job that a crash kept from being enqueued). This runs for every message the
       // watcher sees; through Prisma the same inserts cost about three times as long.
-      const inserted = await pool.query<{ id: string | null }>(
-        `WITH inserted AS (
+      // Mail from a watched mailbox (it has a UID) commits without waiting for the disk (relaxed-commit.ts).
+      const sql = `WITH inserted AS (
            INSERT INTO emails (${columns.map((column) => `"${column}"`).join(', ')}, conversation_id)
            VALUES (${placeholders.join(', ')}, COALESCE(${conversation}, ${param(id)}::uuid))
            ON CONFLICT (message_id) DO NOTHING
@@ -146,9 +147,9 @@ export function createEmailStore({ prisma, pool, kind }: Pick<Database, 'prisma'
            INSERT INTO audit_log (actor, action, entity_type, entity_id, data)
            SELECT 'imap-watcher', 'email.received', 'email', id::text, ${audit}::jsonb FROM inserted
          )${job ? `, ${job.cte}` : ''}
-         SELECT (SELECT id::text FROM inserted) AS id${job ? `, ${job.created} AS jobs` : ''}`,
-        values,
-      );
+         SELECT (SELECT id::text FROM inserted) AS id${job ? `, ${job.created} AS jobs` : ''}, ${relaxedCommit(`${param(uid !== null)}::boolean`)} AS commit_mode`;
+      // Named, so the server parses and plans it once per connection instead of once a message.
+      const inserted = await pool.query<{ id: string | null }>({ name: `email_save_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`, text: sql, values });
       const created = inserted.rows[0]?.id;
       if (created) return { id: created, messageId, created: true };
       const existing = await pool.query<{ id: string }>('SELECT id::text FROM emails WHERE message_id = $1', [messageId]);

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../../db/database.ts';
+import { relaxedCommit } from '../../db/relaxed-commit.ts';
 
 export interface MailboxPosition {
   uidValidity: bigint;
@@ -29,7 +30,11 @@ export interface SavedMailboxPosition extends MailboxPosition {
 /** Where the watcher left off, per mailbox, so a restart neither skips nor repeats mail. */
 export interface MailboxStateStore {
   get(mailbox: string): Promise<SavedMailboxPosition | null>;
-  set(mailbox: string, position: MailboxPosition): Promise<void>;
+  /**
+   * `relaxed`: the commit need not wait for the disk (relaxed-commit.ts); for the writes as mail
+   * is handed over, each of which only moves on from a state saved before it.
+   */
+  set(mailbox: string, position: MailboxPosition, options?: { relaxed?: boolean }): Promise<void>;
 }
 
 export function createMailboxStateStore(prisma: PrismaClient): MailboxStateStore {
@@ -48,15 +53,24 @@ export function createMailboxStateStore(prisma: PrismaClient): MailboxStateStore
     },
     // Written before every message the watcher hands over: one statement, one round trip. The
     // model's upsert costs about 1 ms of this process's CPU per call (measured), and more waiting.
-    async set(mailbox, position) {
+    async set(mailbox, position, options = {}) {
       const attemptUid = position.attempt?.uid ?? null;
       const attempts = position.attempt?.count ?? 0;
-      await prisma.$executeRaw`
-        INSERT INTO mailbox_states (mailbox, uid_validity, last_uid, checked_at, attempt_uid, attempts, rescan_uids, updated_at)
-        VALUES (${mailbox}, ${position.uidValidity}, ${position.lastUid}, ${position.checkedAt}, ${attemptUid}, ${attempts}, ${position.rescanUids}::int[], now())
-        ON CONFLICT (mailbox) DO UPDATE SET
-          uid_validity = EXCLUDED.uid_validity, last_uid = EXCLUDED.last_uid, checked_at = EXCLUDED.checked_at,
-          attempt_uid = EXCLUDED.attempt_uid, attempts = EXCLUDED.attempts, rescan_uids = EXCLUDED.rescan_uids, updated_at = EXCLUDED.updated_at`;
+      await prisma.$executeRawUnsafe(
+        `INSERT INTO mailbox_states (mailbox, uid_validity, last_uid, checked_at, attempt_uid, attempts, rescan_uids, updated_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7::int[], now() FROM (SELECT ${relaxedCommit('$8::boolean')}) AS commit_mode
+         ON CONFLICT (mailbox) DO UPDATE SET
+           uid_validity = EXCLUDED.uid_validity, last_uid = EXCLUDED.last_uid, checked_at = EXCLUDED.checked_at,
+           attempt_uid = EXCLUDED.attempt_uid, attempts = EXCLUDED.attempts, rescan_uids = EXCLUDED.rescan_uids, updated_at = EXCLUDED.updated_at`,
+        mailbox,
+        position.uidValidity,
+        position.lastUid,
+        position.checkedAt,
+        attemptUid,
+        attempts,
+        position.rescanUids,
+        options.relaxed === true,
+      );
     },
   };
 }

@@ -123,7 +123,7 @@ export async function syncMailbox(ctx: SyncContext): Promise<SyncResult> {
   for (const [index, uid] of queue.entries()) {
     if (!ctx.isCurrent()) return null;
     if (!ctx.keepGoing()) {
-      if (progressed) await ctx.state.set(ctx.mailboxKey, position);
+      if (progressed) await ctx.state.set(ctx.mailboxKey, position, { relaxed: true });
       return null;
     }
     const early: Promise<Fetched | null> | null = ahead?.uid === uid ? ahead.fetched : null;
@@ -148,7 +148,7 @@ export async function syncMailbox(ctx: SyncContext): Promise<SyncResult> {
     progressed = true;
   }
   if (!ctx.isCurrent()) return null;
-  await ctx.state.set(ctx.mailboxKey, { ...position, checkedAt });
+  await ctx.state.set(ctx.mailboxKey, { ...position, checkedAt }, { relaxed: true });
   return { lastUid: position.lastUid, retryAfterMs: null };
 }
 
@@ -213,7 +213,7 @@ async function handOver(ctx: SyncContext, position: MailboxPosition, uidValidity
   }
   // Counted before the hand-over, so a message that crashes the process is counted too. The same
   // write records the position reached by the messages before it.
-  await ctx.state.set(ctx.mailboxKey, { ...position, attempt: { uid, count: attempt } });
+  await ctx.state.set(ctx.mailboxKey, { ...position, attempt: { uid, count: attempt } }, { relaxed: true });
 
   const fetched = (early ? await early : null) ?? (await fetchForHandOver(ctx, uid));
   if (fetched.kind === 'vanished') {
