@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { createModelRouter } from './brains/router.ts';
+import { createWeeklyBudget } from './brains/weekly-budget.ts';
 import type { Embedder } from './brains/types.ts';
 import type { MailboxWatcher } from './channels/email/imap-watcher.ts';
 import type { SentFolder } from './channels/email/sent-folder.ts';
@@ -27,6 +28,8 @@ import { draftReplyJob } from './orchestrator/jobs/draft-reply.ts';
 import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
 import { postNoticeJob } from './orchestrator/jobs/post-notice.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
+import { triageEmailJob } from './orchestrator/jobs/triage-email.ts';
+import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
 import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
@@ -109,7 +112,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
         })
       : undefined;
     const local = config.OLLAMA_HOST ? (await import('./brains/ollama/ollama-chat-model.ts')).createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
-    const router = cloud || local ? createModelRouter({ ledger: createModelLedger(prisma), logger, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;
+    // The cap reads the ledger; its once-a-week notice is a job (`queue` exists by the time a call is made).
+    const budget = createWeeklyBudget({ pool: database.pool, limitUsd: config.LLM_WEEKLY_BUDGET_USD, onExhausted: (week) => noticeBudgetExhausted(queue, week).then(() => undefined) });
+    const router = cloud || local ? createModelRouter({ ledger: createModelLedger(prisma), logger, budget, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;
 
     let slack: SlackApp | null = null;
     const slackHealth: { report: PartReport } = { report: { status: 'disabled', reason: parts.slack.reason ?? '' } };
@@ -167,6 +172,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(postApprovalJob(deps));
     queue.define(sendReplyJob(deps));
     queue.define(postNoticeJob(deps));
+    queue.define(triageEmailJob(deps));
+    queue.define(budgetNoticeJob(deps));
     queue.define(refreshContactJob({ contacts: memory.contacts, router, teamName: deps.teamName, logger }));
     const embedderHealth: { report: PartReport } = embedder ? { report: { status: 'ok', detail: `${embedder.model}: starting` } } : { report: { status: 'disabled', reason: 'EMBEDDER is none: full-text search only' } };
     if (embedder) {

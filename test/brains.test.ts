@@ -2,6 +2,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createAnthropicChatModel } from '../src/brains/anthropic/anthropic-chat-model.ts';
 import { createOllamaChatModel } from '../src/brains/ollama/ollama-chat-model.ts';
 import { createOllamaEmbedder } from '../src/brains/ollama/ollama-embedder.ts';
@@ -17,6 +18,8 @@ const API_KEY = 'sk-ant-test-key';
 const CLOUD_MODEL = 'claude-sonnet-4-6';
 const LOCAL_MODEL = 'llama3.2';
 const logger = createLogger({ level: 'silent' });
+
+const servedFor = { kind: 'email', id: 'email-under-test' } as const;
 
 const request: ChatRequest = {
   system: 'You are Adjutant, an operations assistant.',
@@ -308,12 +311,12 @@ describe('model router', () => {
   it('sends hard work to Anthropic and routine work to Ollama', async () => {
     const router = createModelRouter({ ...models(), ledger, logger });
 
-    const hard = await router.complete('hard', 'draft', request);
-    const routine = await router.complete('routine', 'triage', request);
+    const hard = await router.complete('draft', request, { servedFor });
+    const routine = await router.complete('triage', request, { servedFor });
 
     expect(hard.provider).toBe('anthropic');
     expect(routine.provider).toBe('ollama');
-    expect(calls.map((call) => [call.provider, call.tier, call.purpose, call.ok])).toEqual([
+    expect(calls.map((call) => [call.provider, call.tier, call.use, call.ok])).toEqual([
       ['anthropic', 'hard', 'draft', true],
       ['ollama', 'routine', 'triage', true],
     ]);
@@ -336,7 +339,7 @@ describe('model router', () => {
       },
     });
 
-    const result = await router.complete('hard', 'draft', request);
+    const result = await router.complete('draft', request, { servedFor });
 
     expect(result.provider).toBe('ollama');
     expect(anthropic.requests).toHaveLength(1);
@@ -359,7 +362,7 @@ describe('model router', () => {
     const local = createOllamaChatModel({ host: ollama.url, model: 'not-pulled' });
     const router = createModelRouter({ cloud, local, ledger, logger });
 
-    const error = await expectAdjutantError(router.complete('hard', 'draft', request));
+    const error = await expectAdjutantError(router.complete('draft', request, { servedFor }));
 
     expect(error.message).toContain('ollama pull not-pulled');
     expect(calls.map((call) => [call.provider, call.ok])).toEqual([
@@ -372,7 +375,7 @@ describe('model router', () => {
     ollama.failNext(1, 503);
     const router = createModelRouter({ ...models(), ledger, logger });
 
-    const result = await router.complete('routine', 'triage', request);
+    const result = await router.complete('triage', request, { servedFor });
 
     expect(result.provider).toBe('anthropic');
     expect(calls.map((call) => [call.provider, call.ok])).toEqual([
@@ -390,7 +393,7 @@ describe('model router', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 50);
 
-      const error = await expectAdjutantError(router.complete('hard', 'draft', request, { signal: controller.signal }));
+      const error = await expectAdjutantError(router.complete('draft', request, { servedFor, signal: controller.signal }));
 
       expect(error.message).toContain('cancelled');
       expect(ollama.requests).toHaveLength(0);
@@ -402,20 +405,90 @@ describe('model router', () => {
 
   it('skips the cloud model when the budget says no', async () => {
     const router = createModelRouter({ ...models(), ledger, logger, budget: { allowCloud: async () => false } });
-    const result = await router.complete('hard', 'draft', request);
+    const result = await router.complete('draft', request, { servedFor });
     expect(result.provider).toBe('ollama');
     expect(anthropic.requests).toHaveLength(0);
   });
 
   it('works with only one model configured', async () => {
     const router = createModelRouter({ local: models().local, ledger, logger });
-    expect((await router.complete('hard', 'draft', request)).provider).toBe('ollama');
+    expect((await router.complete('draft', request, { servedFor })).provider).toBe('ollama');
     expect(router.available()).toEqual({ cloud: false, local: true });
+  });
+
+  describe('structured answers', () => {
+    const verdict = z.object({ category: z.enum(['needs_reply', 'fyi']), confidence: z.number().min(0).max(1) });
+    const ask: ChatRequest = { system: 'Answer with JSON: {"category": ..., "confidence": ...}', messages: [{ role: 'user', content: 'Sort this email.' }] };
+
+    it('takes JSON from inside a code fence and records the call against what it served', async () => {
+      ollama.respondWith(() => 'Here you go:\n```json\n{"category": "fyi", "confidence": 0.9}\n```');
+      const router = createModelRouter({ ...models(), ledger, logger });
+
+      const answer = await router.structured('triage', verdict, ask, { servedFor });
+
+      expect(answer.value).toEqual({ category: 'fyi', confidence: 0.9 });
+      expect(answer.escalated).toBe(false);
+      expect(calls).toEqual([expect.objectContaining({ provider: 'ollama', use: 'triage', tier: 'routine', servedFor, ok: true })]);
+    });
+
+    it('sends an invalid answer back once with the validation error, and uses the repaired one', async () => {
+      const replies = ['{"category": "urgent-ish", "confidence": 0.9}', '{"category": "needs_reply", "confidence": 0.8}'];
+      ollama.respondWith(() => replies.shift() ?? 'no more');
+      const router = createModelRouter({ ...models(), ledger, logger });
+
+      const answer = await router.structured('triage', verdict, ask, { servedFor });
+
+      expect(answer.value.category).toBe('needs_reply');
+      const repair = ollama.requests.filter((entry) => entry.path === '/api/chat')[1]?.body as { messages: { role: string; content: string }[] };
+      // The second request carries the first answer and what was wrong with it.
+      expect(repair.messages.at(-2)).toEqual({ role: 'assistant', content: '{"category": "urgent-ish", "confidence": 0.9}' });
+      expect(repair.messages.at(-1)?.content).toMatch(/category/);
+      expect(repair.messages.at(-1)?.content).toMatch(/needs_reply/);
+      expect(anthropic.requests).toHaveLength(0);
+      expect(calls.map((call) => [call.provider, call.ok])).toEqual([['ollama', false], ['ollama', true]]);
+      expect(calls[0]?.error).toMatch(/^invalid output/);
+    });
+
+    it('goes to the cloud model when the local answer fails validation twice', async () => {
+      ollama.respondWith(() => 'I think it is an FYI.');
+      anthropic.respondWith(() => '{"category": "fyi", "confidence": 0.95}');
+      const router = createModelRouter({ ...models(), ledger, logger });
+
+      const answer = await router.structured('triage', verdict, ask, { servedFor });
+
+      expect(answer).toMatchObject({ value: { category: 'fyi' }, escalated: true, result: { provider: 'anthropic' } });
+      expect(calls.map((call) => [call.provider, call.ok])).toEqual([['ollama', false], ['ollama', false], ['anthropic', true]]);
+    });
+
+    it('goes to the cloud model when the local model is unsure, and keeps the unsure answer when the cloud is down', async () => {
+      ollama.respondWith(() => '{"category": "needs_reply", "confidence": 0.3}');
+      anthropic.respondWith(() => '{"category": "fyi", "confidence": 0.9}');
+      const router = createModelRouter({ ...models(), ledger, logger });
+      const confident = (value: z.infer<typeof verdict>) => value.confidence >= 0.6;
+
+      const sure = await router.structured('triage', verdict, ask, { servedFor, confident });
+      expect(sure).toMatchObject({ value: { category: 'fyi' }, escalated: true });
+
+      anthropic.failNext(1, 529);
+      const unsure = await router.structured('triage', verdict, ask, { servedFor, confident });
+      expect(unsure).toMatchObject({ value: { category: 'needs_reply', confidence: 0.3 }, escalated: false, result: { provider: 'ollama' } });
+    });
+
+    it('fails with MODEL_OUTPUT_INVALID naming the use when no model gives a valid answer', async () => {
+      ollama.respondWith(() => '{"category": 7}');
+      const router = createModelRouter({ local: models().local, ledger, logger });
+
+      const error = await expectAdjutantError(router.structured('triage', verdict, ask, { servedFor }));
+
+      expect(error.code).toBe('MODEL_OUTPUT_INVALID');
+      expect(error.message).toContain('triage');
+      expect(ollama.requests.filter((entry) => entry.path === '/api/chat')).toHaveLength(2);
+    });
   });
 
   it('throws NOT_CONFIGURED when no model is configured', async () => {
     const router = createModelRouter({ ledger, logger });
-    const error = await expectAdjutantError(router.complete('routine', 'triage', request));
+    const error = await expectAdjutantError(router.complete('triage', request, { servedFor }));
     expect(error.code).toBe('NOT_CONFIGURED');
     expect(error.message).toBe('No language model configured: set ANTHROPIC_API_KEY or OLLAMA_HOST');
     expect(router.available()).toEqual({ cloud: false, local: false });

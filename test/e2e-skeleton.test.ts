@@ -38,7 +38,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const services = testServices();
     database = await createTestDatabase(kind);
     slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, 'U0BOB'] }, usersByEmail: { 'sam@team.example': 'U0SAM' } });
-    anthropic = await startAnthropicFake({ apiKey: 'sk-ant-test-key', respond: () => DRAFT_TEXT });
+    anthropic = await startAnthropicFake({ apiKey: 'sk-ant-test-key', respond: () => JSON.stringify({ body: DRAFT_TEXT, sources: [], confidence: 0.85, rationale: 'Says when the invoice went out, as Sam asked.' }) });
     smtp = await startSmtpCapture();
     const config = loadConfig({
       envFile: null,
@@ -104,6 +104,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     expect(draftBlocks).toContain('went out on Friday; the signed PO is attached');
     expect(draftBlocks).toContain('draft_approve');
     expect(draftBlocks).toContain('draft_reject');
+    expect(draftBlocks).toContain('Confidence 85% — Says when the invoice went out, as Sam asked.');
 
     // The model got the teammate's note as the instruction and the client's email as data.
     const request = anthropic.requests.at(-1)?.body;

@@ -22,7 +22,7 @@ export async function summarizeContact(router: ModelRouter, material: ContactMat
   const emails = material.recent
     .map((email) => `<email>\nSubject: ${neutralise(email.subject)}\nDate: ${email.at?.toISOString().slice(0, 10) ?? 'unknown'}\n${neutralise(email.excerpt)}\n</email>`)
     .join('\n');
-  const result = await router.complete('routine', 'contact-summary', {
+  const result = await router.complete('summarise', {
     system: renderPrompt(loadPrompt('contact-summary'), { team_name: material.teamName }),
     messages: [
       {
@@ -32,7 +32,7 @@ export async function summarizeContact(router: ModelRouter, material: ContactMat
     ],
     maxTokens: 200,
     temperature: 0.2,
-  });
+  }, { servedFor: { kind: 'contact', id: contact.address } });
   const parsed = summary.safeParse(result.text);
   if (!parsed.success) throw new AdjutantError('MODEL_OUTPUT_INVALID', `contact summary from ${result.provider}/${result.model} is unusable: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;

@@ -1,7 +1,10 @@
+import { z } from 'zod';
 import { AdjutantError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { costUsd } from './pricing.ts';
-import type { CallLedger, ChatModel, ChatRequest, ChatResult, Tier } from './types.ts';
+import { readJson } from './read-json.ts';
+import type { CallLedger, ChatModel, ChatRequest, ChatResult, ServedFor } from './types.ts';
+import { tierOf, type ModelUse } from './uses.ts';
 
 /** Decides whether the cloud model may be used for the next call (the weekly spend cap, LLM_WEEKLY_BUDGET_USD). */
 export interface CloudBudget {
@@ -21,22 +24,53 @@ export interface ModelRouterDeps {
   budget?: CloudBudget;
 }
 
+export interface CallContext {
+  /** Which email, question, briefing or contact the call serves: written on its ledger row. */
+  servedFor: ServedFor;
+  signal?: AbortSignal;
+}
+
+export interface StructuredOptions<T> extends CallContext {
+  /**
+   * False when a valid answer is unsure (e.g. it reports low confidence): a local answer is
+   * then asked of the cloud model too, and kept only if that fails.
+   */
+  confident?: (value: T) => boolean;
+}
+
+export interface StructuredResult<T> {
+  value: T;
+  /** The call whose answer was used. */
+  result: ChatResult;
+  /** The answer came from a model after the first choice had failed, or was unsure. */
+  escalated: boolean;
+}
+
 export interface ModelRouter {
-  /** `purpose` names the caller in the ledger (e.g. 'triage', 'draft'). */
-  complete(tier: Tier, purpose: string, request: ChatRequest, options?: { signal?: AbortSignal }): Promise<ChatResult>;
+  complete(use: ModelUse, request: ChatRequest, context: CallContext): Promise<ChatResult>;
+  /**
+   * A JSON answer validated by `schema`. An invalid answer is sent back once with the
+   * validation error (one repair); still invalid, the next model is asked.
+   */
+  structured<T>(use: ModelUse, schema: z.ZodType<T>, request: ChatRequest, options: StructuredOptions<T>): Promise<StructuredResult<T>>;
   available(): { cloud: boolean; local: boolean };
 }
 
+/** Enough of the validation error for the model to fix its answer, not a wall of text. */
+const MAX_REPAIR_HINT_CHARS = 1500;
+
 /**
- * Picks a model per call: hard work goes to the cloud first, routine work stays local first,
- * and whichever is second catches the first one's failure. Every attempt is written to the
- * ledger, failed ones included, so cost and reliability can be read from one table.
+ * Picks a model per call from the use's tier (uses.ts): hard work goes to the cloud first,
+ * routine work stays local first, and whichever is second catches the first one's failure, its
+ * invalid output, or (for structured answers) its doubt. Every attempt is written to the ledger
+ * with what it served, failed ones included, so cost and reliability can be read from one table.
  */
 export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
   const { cloud, local, ledger, logger, budget } = deps;
   const now = deps.now ?? (() => performance.now());
 
-  async function candidatesFor(tier: Tier): Promise<ChatModel[]> {
+  async function candidatesFor(use: ModelUse): Promise<ChatModel[]> {
+    const tier = tierOf(use);
     const preferred = tier === 'hard' ? [cloud, local] : [local, cloud];
     const configured = preferred.filter((model): model is ChatModel => model !== undefined);
     if (configured.length === 0) {
@@ -48,74 +82,130 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
       // Retrying soon would hit the same cap, so this is not marked retryable.
       throw new AdjutantError(
         'MODEL_UNAVAILABLE',
-        'The cloud model budget is used up and no local model is configured: raise the budget or set OLLAMA_HOST',
+        'The cloud model budget is used up and no local model is configured: raise LLM_WEEKLY_BUDGET_USD or set OLLAMA_HOST',
         { retryable: false },
       );
     }
-    logger.info({ tier }, 'cloud model budget used up; using the local model');
+    logger.info({ use }, 'cloud model budget used up; using the local model');
     return withoutCloud;
   }
 
-  async function record(
-    tier: Tier,
-    purpose: string,
-    model: ChatModel,
-    latencyMs: number,
-    outcome: { result: ChatResult } | { error: unknown },
-  ): Promise<void> {
-    const tokens =
-      'result' in outcome
-        ? { inputTokens: outcome.result.inputTokens, outputTokens: outcome.result.outputTokens }
-        : { inputTokens: 0, outputTokens: 0 };
+  async function record(use: ModelUse, model: ChatModel, context: CallContext, latencyMs: number, outcome: { result: ChatResult; invalid?: string } | { error: unknown }): Promise<void> {
+    const tokens = 'result' in outcome ? { inputTokens: outcome.result.inputTokens, outputTokens: outcome.result.outputTokens } : { inputTokens: 0, outputTokens: 0 };
+    const error = 'error' in outcome ? describe(outcome.error) : outcome.invalid === undefined ? undefined : `invalid output: ${outcome.invalid}`;
     try {
       await ledger.record({
         provider: model.provider,
         model: model.model,
-        tier,
-        purpose,
+        tier: tierOf(use),
+        use,
+        servedFor: context.servedFor,
         ...tokens,
         costUsd: costUsd(model.provider, model.model, tokens.inputTokens, tokens.outputTokens),
         latencyMs,
-        ok: 'result' in outcome,
-        ...('error' in outcome ? { error: describe(outcome.error) } : {}),
+        ok: error === undefined,
+        ...(error === undefined ? {} : { error: error.slice(0, 2000) }),
       });
-    } catch (error) {
+    } catch (ledgerError) {
       // The model call already happened (and may have been paid for); losing its answer
       // because the ledger write failed would only make the caller pay again.
-      logger.error({ err: error, provider: model.provider, purpose }, 'could not record a model call in the ledger');
+      logger.error({ err: ledgerError, provider: model.provider, use }, 'could not record a model call in the ledger');
     }
   }
 
-  return {
-    async complete(tier, purpose, request, options) {
-      const candidates = await candidatesFor(tier);
-      let lastError: unknown;
-      for (const [index, model] of candidates.entries()) {
-        const startedAt = now();
-        try {
-          const result = await model.chat(request, options);
-          await record(tier, purpose, model, Math.round(now() - startedAt), { result });
-          return result;
-        } catch (error) {
-          await record(tier, purpose, model, Math.round(now() - startedAt), { error });
-          lastError = error;
-          // A cancelled call (shutdown, user gave up) must not spill over to the other model.
-          if (options?.signal?.aborted) throw error;
-          const next = candidates[index + 1];
-          if (next !== undefined) {
-            logger.warn(
-              { err: error, tier, purpose, failed: model.provider, next: next.provider },
-              'model call failed; falling back to the other model',
-            );
-          }
+  /** One call; its ledger row is written by the caller once the answer is judged. */
+  async function call(use: ModelUse, model: ChatModel, request: ChatRequest, context: CallContext): Promise<{ result: ChatResult; latencyMs: number }> {
+    const startedAt = now();
+    try {
+      const result = await model.chat(request, context.signal ? { signal: context.signal } : undefined);
+      return { result, latencyMs: Math.round(now() - startedAt) };
+    } catch (error) {
+      await record(use, model, context, Math.round(now() - startedAt), { error });
+      throw error;
+    }
+  }
+
+  /** Tries each model in turn; `judge` says whether an answer is usable, else why not. */
+  async function firstUsable<R>(
+    use: ModelUse,
+    context: CallContext,
+    attempt: (model: ChatModel) => Promise<R>,
+    options: { unsure?: (answer: R) => boolean } = {},
+  ): Promise<{ answer: R; escalated: boolean }> {
+    const candidates = await candidatesFor(use);
+    let lastError: unknown;
+    let unsureAnswer: R | undefined;
+    for (const [index, model] of candidates.entries()) {
+      const next = candidates[index + 1];
+      try {
+        const answer = await attempt(model);
+        if (next !== undefined && model === local && options.unsure?.(answer)) {
+          logger.info({ use, from: model.provider, to: next.provider }, 'the local model is unsure; asking the cloud model');
+          unsureAnswer = answer;
+          continue;
         }
+        return { answer, escalated: index > 0 };
+      } catch (error) {
+        lastError = error;
+        // A cancelled call (shutdown, user gave up) must not spill over to the other model.
+        if (context.signal?.aborted) throw error;
+        if (next !== undefined) logger.warn({ err: error, use, failed: model.provider, next: next.provider }, 'model call failed; trying the other model');
       }
-      throw lastError;
+    }
+    // The cloud model failed after the local one was unsure: the unsure answer beats none.
+    if (unsureAnswer !== undefined) return { answer: unsureAnswer, escalated: false };
+    throw lastError;
+  }
+
+  return {
+    async complete(use, request, context) {
+      const { answer } = await firstUsable(use, context, async (model) => {
+        const { result, latencyMs } = await call(use, model, request, context);
+        await record(use, model, context, latencyMs, { result });
+        return result;
+      });
+      return answer;
     },
+
+    async structured(use, schema, request, options) {
+      const { answer, escalated } = await firstUsable(
+        use,
+        options,
+        async (model) => {
+          let messages = request.messages;
+          let problem = '';
+          // The first answer and one repair: the validation error goes back to the model.
+          for (let round = 1; round <= 2; round++) {
+            const { result, latencyMs } = await call(use, model, { ...request, messages }, options);
+            const checked = validate(schema, result.text);
+            await record(use, model, options, latencyMs, checked.ok ? { result } : { result, invalid: checked.problem });
+            if (checked.ok) return { value: checked.value, result };
+            problem = checked.problem;
+            messages = [
+              ...request.messages,
+              { role: 'assistant', content: result.text },
+              { role: 'user', content: `That answer cannot be used: ${problem.slice(0, MAX_REPAIR_HINT_CHARS)}\nReply again with only the corrected JSON.` },
+            ];
+          }
+          throw new AdjutantError('MODEL_OUTPUT_INVALID', `${model.provider}/${model.model} gave no valid answer for ${use} in two tries: ${problem.slice(0, 300)}`);
+        },
+        options.confident ? { unsure: (answer) => !options.confident?.(answer.value) } : {},
+      );
+      return { value: answer.value, result: answer.result, escalated };
+    },
+
     available() {
       return { cloud: cloud !== undefined, local: local !== undefined };
     },
   };
+}
+
+function validate<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; problem: string } {
+  const json = readJson(text);
+  if (!json.ok) return { ok: false, problem: json.problem };
+  const parsed = schema.safeParse(json.value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, problem: `it does not match the required shape:\n${z.prettifyError(parsed.error)}` };
 }
 
 function describe(error: unknown): string {

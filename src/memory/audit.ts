@@ -4,7 +4,7 @@ export interface AuditEvent {
   /** Who did it: a Slack user ID, 'system', or a job name. */
   actor: string;
   action: string;
-  entityType: 'email' | 'draft' | 'memory_item' | 'mailbox';
+  entityType: 'email' | 'draft' | 'memory_item' | 'mailbox' | 'budget';
   entityId: string;
   data?: Record<string, unknown>;
 }

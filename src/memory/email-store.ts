@@ -44,6 +44,32 @@ export interface Email {
   receivedAt: Date;
   conversationId: string | null;
   threadSubject: string;
+  /** Set once triaged (direct mail): see src/agents/triage.ts. */
+  triageCategory: string | null;
+  triageUrgency: string | null;
+  triageSummary: string | null;
+  triageConfidence: number | null;
+  /** rule:<name>, model:<provider>/<model> or default:no-model. */
+  triagedBy: string | null;
+}
+
+/** What triage decided about an email, as stored with it. */
+export interface StoredTriage {
+  category: string;
+  urgency: string;
+  summary: string;
+  confidence: number;
+  by: string;
+  details: { people: unknown[]; organisations: string[]; dates: unknown[] };
+}
+
+/** One earlier message of a conversation: theirs, or a reply of ours that was sent. */
+export interface ThreadMessage {
+  from: string;
+  ours: boolean;
+  at: Date | null;
+  subject: string;
+  text: string;
 }
 
 export interface IncomingEmail {
@@ -70,6 +96,16 @@ export interface EmailStore {
   get(id: string): Promise<Email | null>;
   /** For jobs: an id in job data that no longer resolves is not worth retrying. */
   require(id: string): Promise<Email>;
+  /** The start of the raw source, enough for its headers (the whole source can be 25 MB). */
+  rawStart(id: string, bytes: number): Promise<Buffer | null>;
+  setTriage(id: string, triage: StoredTriage, at: Date): Promise<void>;
+  /**
+   * The messages of the email's conversation before it, oldest first, with the replies we sent
+   * in it: at most `limit`, the latest ones.
+   */
+  thread(email: Email, limit: number): Promise<ThreadMessage[]>;
+  /** Replies we sent to this address, newest first. */
+  repliesSentTo(address: string, limit: number): Promise<ThreadMessage[]>;
 }
 
 /** Prisma for reading; the pg pool for the writes and lookups on the ingest path, which run for every message. */
@@ -164,6 +200,48 @@ export function createEmailStore({ prisma, pool, kind }: Pick<Database, 'prisma'
       const email = await prisma.email.findUnique({ where: { id }, omit: { raw: true } });
       if (!email) throw new AdjutantError('NOT_FOUND', `email ${id} does not exist`, { retryable: false });
       return email;
+    },
+    async rawStart(id, bytes) {
+      const result = await pool.query<{ head: Buffer }>('SELECT substring(raw FROM 1 FOR $2) AS head FROM emails WHERE id = $1', [id, bytes]);
+      return result.rows[0]?.head ?? null;
+    },
+    async setTriage(id, triage, at) {
+      await prisma.email.update({
+        where: { id },
+        data: {
+          triageCategory: triage.category,
+          triageUrgency: triage.urgency,
+          triageSummary: withoutNul(triage.summary),
+          triageConfidence: triage.confidence,
+          triagedBy: triage.by,
+          triageDetails: JSON.parse(withoutNul(JSON.stringify(triage.details))) as Prisma.InputJsonValue,
+          triagedAt: at,
+        },
+      });
+    },
+    async thread(email, limit) {
+      if (!email.conversationId) return [];
+      const result = await pool.query<{ from: string; ours: boolean; at: Date | null; subject: string; text: string }>(
+        `SELECT * FROM (
+           SELECT COALESCE(e.original_from, e.from_address, '') AS "from", false AS ours, COALESCE(e.original_sent_at, e.sent_at, e.received_at) AS at,
+                  COALESCE(e.original_subject, e.subject) AS subject, COALESCE(e.original_text, e.text) AS text
+             FROM emails e
+            WHERE e.conversation_id = $1 AND e.id <> $2 AND e.received_at <= $3
+           UNION ALL
+           SELECT 'us', true, d.sent_at, d.subject, d.body
+             FROM drafts d JOIN emails e ON e.id = d.email_id
+            WHERE e.conversation_id = $1 AND d.status = 'sent' AND d.sent_at <= $3
+         ) AS messages ORDER BY at DESC NULLS LAST LIMIT $4`,
+        [email.conversationId, email.id, email.receivedAt, limit],
+      );
+      return result.rows.reverse();
+    },
+    async repliesSentTo(address, limit) {
+      const result = await pool.query<{ at: Date | null; subject: string; text: string }>(
+        `SELECT sent_at AS at, subject, body AS text FROM drafts WHERE lower(to_address) = lower($1) AND status = 'sent' ORDER BY sent_at DESC LIMIT $2`,
+        [address, limit],
+      );
+      return result.rows.map((row) => ({ from: 'us', ours: true, ...row }));
     },
   };
 }

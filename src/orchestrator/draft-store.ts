@@ -40,13 +40,16 @@ export interface Draft {
   /** The message data started to leave: from here a crash leaves the outcome unknown. */
   dataStartedAt: Date | null;
   error: string | null;
+  confidence: number | null;
+  rationale: string | null;
+  sources: DraftSourceRef[];
   createdAt: Date;
   updatedAt: Date;
 }
 
 function toDraft(row: DraftRow): Draft {
   if (!(DRAFT_STATUSES as readonly string[]).includes(row.status)) throw new AdjutantError('CONFLICT', `draft ${row.id} has an unknown status '${row.status}'`, { retryable: false });
-  return { ...row, status: row.status as DraftStatus };
+  return { ...row, status: row.status as DraftStatus, sources: Array.isArray(row.sources) ? (row.sources as unknown as DraftSourceRef[]) : [] };
 }
 
 const orNull = (row: DraftRow | null): Draft | null => (row ? toDraft(row) : null);
@@ -61,6 +64,21 @@ export interface NewDraft {
   references: string[];
   provider: string | null;
   model: string | null;
+  /** The drafter's confidence, rationale and the memory it used; absent for a reply a person wrote. */
+  confidence?: number | null;
+  rationale?: string | null;
+  sources?: DraftSourceRef[];
+}
+
+/** A memory entry a draft relied on, as the card links it. */
+export interface DraftSourceRef {
+  n: number;
+  kind: string;
+  title: string;
+  sourceRef: string;
+  url: string | null;
+  occurredAt: string | null;
+  author: string | null;
 }
 
 /** The audit entry written in the same statement as the change it describes. */
@@ -151,7 +169,7 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
       const id = randomUUID();
       try {
         const [created] = await prisma.$transaction([
-          prisma.draft.create({ data: { ...draft, id, version: 1 } }),
+          prisma.draft.create({ data: { ...draft, sources: (draft.sources ?? []) as unknown as Prisma.InputJsonValue, id, version: 1 } }),
           auditRow(id, audit),
         ]);
         return { draft: toDraft(created), created: true };

@@ -11,3 +11,7 @@ export const JOB_POST_NOTICE = 'email.post-notice';
 export const JOB_EMBED_MEMORY = 'memory.embed';
 /** Refreshes a contact's summary after their mail arrived. */
 export const JOB_REFRESH_CONTACT = 'memory.refresh-contact';
+/** Tells the approvals channel, once a week, that the cloud model budget is used up. */
+export const JOB_BUDGET_NOTICE = 'brains.budget-notice';
+/** Sorts mail sent straight to the mailbox: what needs a reply gets a draft, the rest is counted. */
+export const JOB_TRIAGE_EMAIL = 'email.triage';

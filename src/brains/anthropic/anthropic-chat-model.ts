@@ -8,7 +8,7 @@ import Anthropic, {
 import { z } from 'zod';
 import { AdjutantError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import type { ChatModel, ChatRequest, ChatResult } from '../types.ts';
+import type { ChatMessage, ChatModel, ChatRequest, ChatResult, ToolCall, ToolDefinition } from '../types.ts';
 
 export interface AnthropicChatModelOptions {
   apiKey: string;
@@ -30,9 +30,23 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 // The Messages API requires max_tokens. Enough for a long email draft.
 const DEFAULT_MAX_TOKENS = 1024;
 
-/** The part of a Messages API response we read; a proxy in the way can return anything. */
+/**
+ * The part of a Messages API response we read; a proxy in the way can return anything.
+ * Blocks of other types (thinking, server tools) pass through unread.
+ */
+const contentBlockSchema = z.union([
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({
+    type: z.literal('tool_use'),
+    id: z.string().min(1),
+    name: z.string().min(1),
+    input: z.record(z.string(), z.unknown()),
+  }),
+  z.object({ type: z.string().refine((type) => type !== 'text' && type !== 'tool_use') }),
+]);
+
 const messageResponseSchema = z.object({
-  content: z.array(z.object({ type: z.string(), text: z.string().optional() })),
+  content: z.array(contentBlockSchema),
   stop_reason: z.string().nullable(),
   usage: z.object({ input_tokens: z.number(), output_tokens: z.number() }),
 });
@@ -68,7 +82,8 @@ export function createAnthropicChatModel(options: AnthropicChatModelOptions): Ch
             model,
             max_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
             ...(request.system.trim() === '' ? {} : { system: request.system }),
-            messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
+            messages: toWireMessages(request.messages),
+            ...(request.tools && request.tools.length > 0 ? { tools: request.tools.map(toWireTool) } : {}),
           },
           callOptions?.signal ? { signal: callOptions.signal } : undefined,
         );
@@ -86,26 +101,87 @@ export function createAnthropicChatModel(options: AnthropicChatModelOptions): Ch
         );
       }
       const message = parsed.data;
-      const text = message.content
-        .flatMap((block) => (block.type === 'text' && block.text !== undefined ? [block.text] : []))
-        .join('');
-      if (text.trim() === '') {
+      const text = message.content.flatMap((block) => ('text' in block ? [block.text] : [])).join('');
+      const stopReason = mapStopReason(message.stop_reason);
+      // Only a turn that stopped to call tools carries calls to run: a tool_use block cut off by
+      // max_tokens has incomplete input.
+      const toolCalls: ToolCall[] =
+        stopReason === 'tool_use'
+          ? message.content.flatMap((block) =>
+              'input' in block ? [{ id: block.id, name: block.name, input: block.input }] : [],
+            )
+          : [];
+      if (text.trim() === '' && toolCalls.length === 0) {
         throw new AdjutantError(
           'MODEL_OUTPUT_INVALID',
-          `Anthropic model '${model}' returned no text (stop reason: ${message.stop_reason ?? 'none'})`,
+          `Anthropic model '${model}' returned no text and no tool calls (stop reason: ${message.stop_reason ?? 'none'})`,
         );
       }
       return {
         text,
+        toolCalls,
         provider: 'anthropic',
         model,
         inputTokens: message.usage.input_tokens,
         outputTokens: message.usage.output_tokens,
         latencyMs,
-        stopReason: mapStopReason(message.stop_reason),
+        stopReason: toolCalls.length > 0 ? 'tool_use' : stopReason === 'tool_use' ? 'other' : stopReason,
       };
     },
   };
+}
+
+type WireMessage = Anthropic.MessageParam;
+type WireToolResult = Anthropic.ToolResultBlockParam;
+
+/**
+ * Our messages in the Messages API's shape. An assistant turn's tool calls become tool_use
+ * blocks after its text; the results of one turn's calls (consecutive `tool` messages) go back
+ * as tool_result blocks in ONE user message, which the API requires to follow that turn.
+ */
+function toWireMessages(messages: ChatMessage[]): WireMessage[] {
+  const wire: WireMessage[] = [];
+  let pendingResults: WireToolResult[] = [];
+  const flushResults = (): void => {
+    if (pendingResults.length === 0) return;
+    wire.push({ role: 'user', content: pendingResults });
+    pendingResults = [];
+  };
+  for (const message of messages) {
+    if (message.role === 'tool') {
+      pendingResults.push({
+        type: 'tool_result',
+        tool_use_id: message.toolCallId,
+        content: message.content,
+        ...(message.isError === true ? { is_error: true } : {}),
+      });
+      continue;
+    }
+    flushResults();
+    if (message.role === 'assistant' && message.toolCalls && message.toolCalls.length > 0) {
+      wire.push({
+        role: 'assistant',
+        content: [
+          // The API rejects empty text blocks.
+          ...(message.content.trim() === '' ? [] : [{ type: 'text' as const, text: message.content }]),
+          ...message.toolCalls.map((call) => ({
+            type: 'tool_use' as const,
+            id: call.id,
+            name: call.name,
+            input: call.input,
+          })),
+        ],
+      });
+      continue;
+    }
+    wire.push({ role: message.role, content: message.content });
+  }
+  flushResults();
+  return wire;
+}
+
+function toWireTool(tool: ToolDefinition): Anthropic.Tool {
+  return { name: tool.name, description: tool.description, input_schema: tool.inputSchema };
 }
 
 function mapStopReason(reason: string | null): ChatResult['stopReason'] {
@@ -116,6 +192,8 @@ function mapStopReason(reason: string | null): ChatResult['stopReason'] {
     case 'max_tokens':
     case 'model_context_window_exceeded':
       return 'max_tokens';
+    case 'tool_use':
+      return 'tool_use';
     default:
       return 'other';
   }

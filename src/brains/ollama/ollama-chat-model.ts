@@ -1,7 +1,8 @@
-import { Ollama } from 'ollama';
+import { randomUUID } from 'node:crypto';
+import { Ollama, type Message as WireMessage, type Tool as WireTool } from 'ollama';
 import { z } from 'zod';
 import { AdjutantError } from '../../errors.ts';
-import type { ChatModel, ChatRequest, ChatResult } from '../types.ts';
+import type { ChatMessage, ChatModel, ChatRequest, ChatResult, ToolCall, ToolDefinition } from '../types.ts';
 
 export interface OllamaChatModelOptions {
   /** e.g. http://127.0.0.1:11434 (OLLAMA_HOST). */
@@ -15,7 +16,16 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 
 /** Ollama omits prompt_eval_count when the whole prompt came from its cache, so counts are optional. */
 const chatResponseSchema = z.object({
-  message: z.object({ content: z.string() }),
+  message: z.object({
+    content: z.string(),
+    tool_calls: z
+      .array(
+        z.object({
+          function: z.object({ name: z.string().min(1), arguments: z.record(z.string(), z.unknown()) }),
+        }),
+      )
+      .nullish(),
+  }),
   done_reason: z.string().optional(),
   prompt_eval_count: z.number().optional(),
   eval_count: z.number().optional(),
@@ -38,14 +48,22 @@ export function createOllamaChatModel(options: OllamaChatModelOptions): ChatMode
           stream: false,
           messages: [
             ...(request.system.trim() === '' ? [] : [{ role: 'system', content: request.system }]),
-            ...request.messages.map((message) => ({ role: message.role, content: message.content })),
+            ...request.messages.map(toWireMessage),
           ],
+          ...(request.tools && request.tools.length > 0 ? { tools: request.tools.map(toWireTool) } : {}),
           options: {
             ...(request.maxTokens === undefined ? {} : { num_predict: request.maxTokens }),
             ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           },
         });
       } catch (error) {
+        if (request.tools && request.tools.length > 0 && cannotCallTools(error)) {
+          throw new AdjutantError(
+            'MODEL_FAILED',
+            `Ollama model '${model}' cannot call tools (${errorDetail(error)}): offer tools to a model that supports them`,
+            { cause: error },
+          );
+        }
         throw toOllamaError(error, { host, model, timeoutMs, signal: callOptions?.signal });
       }
       const latencyMs = Math.round(performance.now() - startedAt);
@@ -59,23 +77,67 @@ export function createOllamaChatModel(options: OllamaChatModelOptions): ChatMode
         );
       }
       const reply = parsed.data;
-      if (reply.message.content.trim() === '') {
+      // Ollama gives tool calls no id; ours pair each call with its result.
+      const toolCalls: ToolCall[] = (reply.message.tool_calls ?? []).map((call) => ({
+        id: `ollama-call-${randomUUID()}`,
+        name: call.function.name,
+        input: call.function.arguments,
+      }));
+      if (reply.message.content.trim() === '' && toolCalls.length === 0) {
         throw new AdjutantError(
           'MODEL_OUTPUT_INVALID',
-          `Ollama model '${model}' returned no text (done reason: ${reply.done_reason ?? 'none'})`,
+          `Ollama model '${model}' returned no text and no tool calls (done reason: ${reply.done_reason ?? 'none'})`,
         );
       }
       return {
         text: reply.message.content,
+        toolCalls,
         provider: 'ollama',
         model,
         inputTokens: reply.prompt_eval_count ?? 0,
         outputTokens: reply.eval_count ?? 0,
         latencyMs,
-        stopReason: mapDoneReason(reply.done_reason),
+        // Ollama says 'stop' when the model asked for tools.
+        stopReason: toolCalls.length > 0 ? 'tool_use' : mapDoneReason(reply.done_reason),
       };
     },
   };
+}
+
+/** Ollama pairs a tool result with its call by the tool's name, not by an id. */
+function toWireMessage(message: ChatMessage): WireMessage {
+  if (message.role === 'tool') {
+    return { role: 'tool', content: message.content, tool_name: message.name };
+  }
+  if (message.role === 'assistant' && message.toolCalls && message.toolCalls.length > 0) {
+    return {
+      role: 'assistant',
+      content: message.content,
+      tool_calls: message.toolCalls.map((call) => ({ function: { name: call.name, arguments: call.input } })),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+function toWireTool(tool: ToolDefinition): WireTool {
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: tool.description,
+      // The package types JSON Schema narrowly; Ollama takes any schema object.
+      parameters: tool.inputSchema as NonNullable<WireTool['function']['parameters']>,
+    },
+  };
+}
+
+/** Ollama answers 400 "<model> does not support tools" for a model whose template has no tool calling. */
+function cannotCallTools(error: unknown): boolean {
+  return responseStatus(error) === 400 && /does not support tools/i.test(errorDetail(error));
+}
+
+function errorDetail(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function mapDoneReason(reason: string | undefined): ChatResult['stopReason'] {

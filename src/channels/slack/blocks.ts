@@ -31,7 +31,30 @@ export interface CardInput {
   instruction?: string | null;
   /** Warnings the approver must see: an unverified sender, an original sender not recovered. */
   warnings?: string[];
+  /** What triage made of direct mail. */
+  triage?: CardTriage | null;
 }
+
+export interface CardTriage {
+  category: string;
+  urgency: string;
+  by: string;
+}
+
+/** The triage shown on a card, from a stored email (structural: no database types here). */
+export function triageOf(email: { triageCategory: string | null; triageUrgency: string | null; triagedBy: string | null }): CardTriage | null {
+  if (!email.triageCategory || !email.triageUrgency) return null;
+  return { category: email.triageCategory, urgency: email.triageUrgency, by: email.triagedBy ?? 'unknown' };
+}
+
+const CATEGORY_LABEL: Record<string, string> = {
+  needs_reply: 'Needs a reply',
+  task: 'Task',
+  fyi: 'FYI',
+  newsletter: 'Newsletter',
+  automated: 'Automated',
+  spam: 'Spam',
+};
 
 /** Slack mrkdwn treats &, < and > as markup; email text must not be able to ping @channel or forge links. */
 export function escapeMrkdwn(text: string): string {
@@ -55,6 +78,11 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*Summary*\n${escapeMrkdwn(truncate(input.summary, 2500))}` } },
   ];
+  if (input.triage) {
+    const urgency = input.triage.urgency === 'high' ? '🔴 high urgency' : input.triage.urgency === 'low' ? 'low urgency' : 'normal urgency';
+    const by = input.triage.by.startsWith('rule:') ? 'by its headers' : input.triage.by.startsWith('model:') ? `by ${input.triage.by.slice('model:'.length)}` : 'no model configured';
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `*${CATEGORY_LABEL[input.triage.category] ?? escapeMrkdwn(input.triage.category)}* · ${urgency} · sorted ${escapeMrkdwn(by)}` }] });
+  }
   if (input.forwardedByAddress) {
     const who = input.forwardedBySlackUser ? `<@${input.forwardedBySlackUser}>` : escapeMrkdwn(input.forwardedByAddress);
     const note = input.instruction ? `: “${escapeMrkdwn(truncate(input.instruction, 500))}”` : '';
@@ -75,6 +103,11 @@ export interface DraftView {
   decidedBy?: string | null;
   decidedAt?: Date | null;
   error?: string | null;
+  /** The drafter's confidence (0..1) and one-line rationale, when a model wrote it. */
+  confidence?: number | null;
+  rationale?: string | null;
+  /** The memory entries the draft relied on. */
+  sources?: { n: number; kind: string; title: string; url: string | null; occurredAt: string | null }[];
 }
 
 /** The view of a stored draft. Structural, so blocks.ts stays free of the database layer. */
@@ -87,8 +120,14 @@ export function draftView(draft: {
   decidedBy: string | null;
   decidedAt: Date | null;
   error: string | null;
+  confidence?: number | null;
+  rationale?: string | null;
+  sources?: DraftView['sources'];
 }): DraftView {
   return {
+    confidence: draft.confidence ?? null,
+    rationale: draft.rationale ?? null,
+    sources: draft.sources ?? [],
     draftId: draft.id,
     toAddress: draft.toAddress,
     subject: draft.subject,
@@ -111,6 +150,7 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
     // The approver sees every character that would be sent: never a cut.
     ...bodySections(tooLong ? view.body.slice(0, MAX_SHOWN_DRAFT_CHARS) : view.body),
   ];
+  blocks.push(...groundingBlocks(view));
   if (tooLong) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ This draft is ${view.body.length} characters, too long to show whole in Slack, so it cannot be approved here.` }] });
   }
@@ -208,4 +248,27 @@ export function cardWarnings(email: { claimedTeammate: string | null; senderVeri
     warnings.push('Original sender not recovered from the forward: no reply was drafted. Reply by hand, or forward the original as an attachment.');
   }
   return warnings;
+}
+
+/** Why the draft says what it says: confidence, rationale, and links to what it relied on. */
+function groundingBlocks(view: DraftView): KnownBlock[] {
+  const lines: string[] = [];
+  if (typeof view.confidence === 'number') {
+    const percent = Math.round(view.confidence * 100);
+    lines.push(`${percent < 60 ? '⚠️ ' : ''}Confidence ${percent}%${view.rationale ? ` — ${escapeMrkdwn(truncate(view.rationale, 300))}` : ''}`);
+  }
+  const sources = view.sources ?? [];
+  if (sources.length > 0) {
+    const listed = sources.slice(0, 8).map((source) => {
+      const title = escapeMrkdwn(truncate(source.title || '(untitled)', 80)).replace(/[|]/g, '¦');
+      const when = source.occurredAt ? ` (${source.occurredAt.slice(0, 10)})` : '';
+      // A link only when it cannot break out of Slack's <url|text> syntax.
+      const linkable = source.url !== null && /^https?:\/\/[^\s<>|]+$/.test(source.url);
+      return `${source.n}. ${linkable ? `<${source.url}|${title}>` : title}${when}`;
+    });
+    lines.push(`Sources: ${listed.join(' · ')}`);
+  } else if (typeof view.confidence === 'number') {
+    lines.push('Sources: nothing in memory was used');
+  }
+  return lines.length === 0 ? [] : [{ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(lines.join('\n'), 2900) }] }];
 }

@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { gatherGrounding } from '../../agents/draft-grounding.ts';
 import { draftReply } from '../../agents/drafter.ts';
 import { replySubject } from '../../channels/email/smtp-sender.ts';
 import { AdjutantError } from '../../errors.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
-import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL } from '../job-names.ts';
+import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL, JOB_POST_NOTICE } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ emailId: z.uuid() });
 
-/** Ask the model router for a reply to the original sender and store it as a pending draft. */
+/** Ask the model router for a reply to the original sender, grounded in memory, and store it as a pending draft. */
 export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
     name: JOB_DRAFT_REPLY,
@@ -23,14 +24,20 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       }
       if (!deps.router) {
         await deps.audit.record({ actor: JOB_DRAFT_REPLY, action: 'draft.skipped', entityType: 'email', entityId: email.id, data: { reason: 'no language model configured (ANTHROPIC_API_KEY or OLLAMA_HOST)' } });
+        // The card asks a person to reply instead.
+        await deps.queue.enqueue(JOB_POST_NOTICE, email.id, { emailId: email.id });
         return;
       }
       const target = replyTarget(email);
       if (!target.address) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
+      // The recipient is decided here, from the email, before any model sees it.
+      const grounding = await gatherGrounding(deps, email, { address: target.address, subject: target.subject, body: target.body, messageId: target.messageId });
       const draft = await draftReply(deps.router, {
         teamName: deps.teamName,
+        emailId: email.id,
         instruction: email.instruction,
         original: { fromName: target.name, fromAddress: target.address, subject: target.subject, date: target.sentAt, body: target.body },
+        grounding,
       });
       const references = [...target.references];
       if (target.messageId && !references.includes(target.messageId)) references.push(target.messageId);
@@ -44,7 +51,10 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         references,
         provider: draft.provider,
         model: draft.model,
-      }, { actor: JOB_DRAFT_REPLY, action: 'draft.created', data: { emailId: email.id, provider: draft.provider, model: draft.model } });
+        confidence: draft.confidence,
+        rationale: draft.rationale,
+        sources: draft.sources,
+      }, { actor: JOB_DRAFT_REPLY, action: 'draft.created', data: { emailId: email.id, provider: draft.provider, model: draft.model, confidence: draft.confidence, sources: draft.sources.length } });
       await deps.queue.enqueue(JOB_POST_APPROVAL, stored.id, { draftId: stored.id });
     },
   };

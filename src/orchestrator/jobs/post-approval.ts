@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cardWarnings, draftView } from '../../channels/slack/blocks.ts';
+import { cardWarnings, draftView, triageOf } from '../../channels/slack/blocks.ts';
 import { AdjutantError } from '../../errors.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
@@ -8,7 +8,7 @@ import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ draftId: z.uuid() });
 
-/** Until triage writes one-line summaries (a later issue), the card shows the email's opening. */
+/** For mail triage did not summarise (forwards), the card shows the email's opening. */
 export function openingOf(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > 280 ? `${flat.slice(0, 279)}…` : flat || '(empty message)';
@@ -56,7 +56,8 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
               fromName: target.name,
               fromAddress: target.address ?? 'sender not recovered',
               subject: target.subject,
-              summary: openingOf(target.body),
+              summary: email.triageSummary ?? openingOf(target.body),
+              triage: triageOf(email),
               forwardedByAddress: email.forwardedBy,
               forwardedBySlackUser,
               instruction: email.instruction,

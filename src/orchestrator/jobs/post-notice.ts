@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cardWarnings } from '../../channels/slack/blocks.ts';
+import { cardWarnings, triageOf } from '../../channels/slack/blocks.ts';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_POST_NOTICE } from '../job-names.ts';
@@ -8,10 +8,13 @@ import { openingOf } from './post-approval.ts';
 
 const data = z.object({ emailId: z.uuid() });
 
+const NO_MODEL_WARNING = 'No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: reply to this email by hand.';
+
 /**
  * A card without a draft, for mail a person has to look at because Adjutant will not act on it:
- * a forward whose original sender could not be recovered, or mail claiming a team address that
- * the receiving server did not vouch for. Nothing fails silently; nothing is guessed.
+ * a forward whose original sender could not be recovered, mail claiming a team address that
+ * the receiving server did not vouch for, or mail that needs a reply when no model is
+ * configured. Nothing fails silently; nothing is guessed.
  */
 export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
@@ -20,6 +23,8 @@ export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
     async run({ emailId }) {
       const email = await deps.emails.require(emailId);
       const warnings = cardWarnings(email);
+      // Mail that needs a reply, with nobody to write one: a person does (never silently filed).
+      if (!deps.router && !email.originalFromMissing && (email.isForward || email.triageCategory === 'needs_reply')) warnings.push(NO_MODEL_WARNING);
       if (!deps.slack || warnings.length === 0) return;
       const target = replyTarget(email);
       const forwardedBySlackUser = email.forwardedBy ? await deps.slack.poster.userIdForEmail(email.forwardedBy) : null;
@@ -27,7 +32,8 @@ export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         fromName: target.name,
         fromAddress: target.address ?? email.claimedTeammate ?? email.fromAddress ?? 'sender not recovered',
         subject: target.subject,
-        summary: openingOf(target.body),
+        summary: email.triageSummary ?? openingOf(target.body),
+        triage: triageOf(email),
         forwardedByAddress: email.forwardedBy,
         forwardedBySlackUser,
         instruction: email.instruction,

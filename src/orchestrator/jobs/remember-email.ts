@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { replyTarget } from '../../memory/email-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
-import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_REFRESH_CONTACT, JOB_REMEMBER_EMAIL } from '../job-names.ts';
+import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_REFRESH_CONTACT, JOB_REMEMBER_EMAIL, JOB_TRIAGE_EMAIL } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({
@@ -12,7 +12,7 @@ const data = z.object({
 
 /**
  * Put the email into memory (chunks and full text now, vectors from the embedding job), count it
- * for its sender's contact, then ask for a draft when one is due.
+ * for its sender's contact, then ask for a draft (a teammate's forward) or a triage (direct mail).
  */
 export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
   return {
@@ -42,9 +42,11 @@ export function rememberEmailJob(deps: PipelineDeps): JobDefinition<z.infer<type
         if (draft !== false) await deps.queue.enqueue(JOB_REFRESH_CONTACT, `${target.address.toLowerCase()}:${email.id}`, { address: target.address.toLowerCase() });
       }
       if (draft === false) return;
-      // Until triage exists (a later issue), drafts are made for what a teammate asked for: forwards.
+      // A teammate's forward asks for a reply; direct mail is triaged first.
       if (email.isForward && target.address) {
         await deps.queue.enqueue(JOB_DRAFT_REPLY, email.id, { emailId: email.id });
+      } else if (!email.isForward && !target.senderUnverified) {
+        await deps.queue.enqueue(JOB_TRIAGE_EMAIL, email.id, { emailId: email.id });
       } else if (target.originalSenderMissing || target.senderUnverified) {
         // Nobody to reply to, or a "teammate" nobody vouched for: a person looks, nothing is drafted.
         const reason = target.originalSenderMissing ? 'original sender not recovered from the forward' : 'sender claims a team address but could not be verified';
