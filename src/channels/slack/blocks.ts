@@ -80,8 +80,8 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
   ];
   if (input.triage) {
     const urgency = input.triage.urgency === 'high' ? '🔴 high urgency' : input.triage.urgency === 'low' ? 'low urgency' : 'normal urgency';
-    const by = input.triage.by.startsWith('rule:') ? 'by its headers' : input.triage.by.startsWith('model:') ? `by ${input.triage.by.slice('model:'.length)}` : 'no model configured';
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `*${CATEGORY_LABEL[input.triage.category] ?? escapeMrkdwn(input.triage.category)}* · ${urgency} · sorted ${escapeMrkdwn(by)}` }] });
+    const by = input.triage.by.startsWith('rule:') ? 'sorted by its headers' : input.triage.by.startsWith('model:') ? `sorted by ${input.triage.by.slice('model:'.length)}` : 'no model to sort it';
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `*${CATEGORY_LABEL[input.triage.category] ?? escapeMrkdwn(input.triage.category)}* · ${urgency} · ${escapeMrkdwn(by)}` }] });
   }
   if (input.forwardedByAddress) {
     const who = input.forwardedBySlackUser ? `<@${input.forwardedBySlackUser}>` : escapeMrkdwn(input.forwardedByAddress);
