@@ -98,7 +98,7 @@ async function withDatabase(config: Config, run: (database: Database, migrations
 async function status(config: Config): Promise<number> {
   const { formatStatus, readStatus, statusExitCode } = await import('./status.ts');
   return withDatabase(config, async (database) => {
-    const report = await readStatus(database);
+    const report = await readStatus(database, new Date(), { weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD });
     console.log(formatStatus(report));
     return statusExitCode(report);
   });

@@ -1,5 +1,6 @@
 import type { Database } from './db/database.ts';
 import { readDeadJobs, type DeadJob } from './db/job-table.ts';
+import { createWeeklyBudget, formatUsd, type WeekSpend } from './brains/weekly-budget.ts';
 import { createDraftStore } from './orchestrator/draft-store.ts';
 
 /** What needs a person's attention, read from the database (the service need not be running). */
@@ -11,12 +12,14 @@ export interface StatusReport {
   mailboxes: { mailbox: string; lastUid: number; updatedAt: Date }[];
   /** Items remembered, the embedding model in use, and passages still waiting for its vectors. */
   memory: { items: number; currentModel: string | null; waiting: number };
+  /** This week's model calls from the ledger: spend against LLM_WEEKLY_BUDGET_USD and the local share. */
+  models: WeekSpend;
 }
 
 /** approved/sending longer than this is stranded (the reconciler normally moves it within seconds). */
 const STRANDED_AFTER_MS = 60_000;
 
-export async function readStatus(database: Database, now = new Date()): Promise<StatusReport> {
+export async function readStatus(database: Database, now = new Date(), options: { weeklyBudgetUsd?: number } = {}): Promise<StatusReport> {
   const { prisma, pool } = database;
   const drafts = await createDraftStore(prisma).countByStatus();
   const stranded = new Date(now.getTime() - STRANDED_AFTER_MS);
@@ -34,6 +37,7 @@ export async function readStatus(database: Database, now = new Date()): Promise<
     deadJobs: await readDeadJobs(pool, 50),
     mailboxes: mailboxes.map((state) => ({ mailbox: state.mailbox, lastUid: state.lastUid, updatedAt: state.updatedAt })),
     memory: await readMemoryStatus(pool),
+    models: await createWeeklyBudget({ pool, limitUsd: options.weeklyBudgetUsd ?? 0, now: () => now }).week(),
   };
 }
 
@@ -79,6 +83,7 @@ export function formatStatus(report: StatusReport): string {
     '',
     `Memory: ${memory.items} item(s); ${memory.currentModel ? `embeddings by ${memory.currentModel}, ${memory.waiting === 0 ? 'all passages embedded' : `${memory.waiting} passage(s) waiting to be embedded (found by their words meanwhile)`}` : 'no embeddings yet (EMBEDDER none, or nothing embedded so far)'}`,
   );
+  lines.push('', formatModelWeek(report.models));
   for (const mailbox of report.mailboxes) lines.push('', `Mailbox ${mailbox.mailbox}: last UID ${mailbox.lastUid}, last change ${mailbox.updatedAt.toISOString()}`);
   return lines.join('\n');
 }
@@ -86,4 +91,14 @@ export function formatStatus(report: StatusReport): string {
 /** Exit code for the CLI: 1 when something needs a person. */
 export function statusExitCode(report: StatusReport): number {
   return report.attention.length > 0 || report.deadJobs.length > 0 ? 1 : 0;
+}
+
+/** "Models this week …": spend against the budget and how much the local model served. */
+export function formatModelWeek(week: WeekSpend): string {
+  const since = `since ${week.weekStart.toISOString().slice(0, 10)}`;
+  if (week.calls === 0) return `Models this week (${since}): no calls yet; budget ${formatUsd(week.limitUsd)}.`;
+  const share = week.servedCalls === 0 ? 'none served' : `${Math.round((week.localCalls / week.servedCalls) * 100)}% served by the local model`;
+  const failed = week.calls - week.servedCalls;
+  const cap = week.spentUsd >= week.limitUsd ? ' (budget used up: cloud work goes to the local model)' : '';
+  return `Models this week (${since}): ${formatUsd(week.spentUsd)} of ${formatUsd(week.limitUsd)} spent${cap}; ${week.servedCalls} call(s) answered, ${share}${failed > 0 ? `; ${failed} failed attempt(s)` : ''}.`;
 }

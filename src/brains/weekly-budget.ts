@@ -77,3 +77,8 @@ export function startOfWeek(at: Date): Date {
   day.setUTCDate(day.getUTCDate() - sinceMonday);
   return day;
 }
+
+/** Dollars as people read them: cents, or four places for amounts under a cent. */
+export function formatUsd(amount: number): string {
+  return `$${amount > 0 && amount < 0.01 ? amount.toFixed(4) : amount.toFixed(2)}`;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { WeekSpend } from '../../brains/weekly-budget.ts';
+import { formatUsd, type WeekSpend } from '../../brains/weekly-budget.ts';
 import type { JobDefinition, JobQueue } from '../job-queue.ts';
 import { JOB_BUDGET_NOTICE } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
@@ -23,7 +23,7 @@ export function budgetNoticeJob(deps: Pick<PipelineDeps, 'slack' | 'audit' | 'lo
     async run({ weekStart, spentUsd, limitUsd }) {
       const text =
         `:money_with_wings: The cloud model budget for the week of ${weekStart.slice(0, 10)} is used up ` +
-        `($${spentUsd.toFixed(2)} of $${limitUsd.toFixed(2)}, LLM_WEEKLY_BUDGET_USD). ` +
+        `(${formatUsd(spentUsd)} of ${formatUsd(limitUsd)}, LLM_WEEKLY_BUDGET_USD). ` +
         'Until Monday, model work goes to the local model; without one it stops, and `adjutant status` lists the jobs that gave up (retry them after raising the cap). ' +
         'Raise LLM_WEEKLY_BUDGET_USD to lift the cap.';
       deps.logger.warn({ weekStart, spentUsd, limitUsd }, 'cloud model budget used up for the week');
