@@ -1,5 +1,5 @@
 import type { Database } from './db/database.ts';
-import { readDeadJobs, type DeadJob } from './db/job-table.ts';
+import { readDeadJobs, readRetryingJobs, type DeadJob, type RetryingJob } from './db/job-table.ts';
 import { createWeeklyBudget, formatUsd, type WeekSpend } from './brains/weekly-budget.ts';
 import { createDraftStore } from './orchestrator/draft-store.ts';
 
@@ -9,6 +9,8 @@ export interface StatusReport {
   /** Drafts that cannot move on without someone: failed, may have been sent, or stranded. */
   attention: { id: string; status: string; to: string; subject: string; since: Date; error: string | null }[];
   deadJobs: DeadJob[];
+  /** Work that failed and waits to run again (a model or a server down): never dropped. */
+  retrying: RetryingJob[];
   mailboxes: { mailbox: string; lastUid: number; updatedAt: Date }[];
   /** Items remembered, the embedding model in use, and passages still waiting for its vectors. */
   memory: { items: number; currentModel: string | null; waiting: number };
@@ -35,6 +37,7 @@ export async function readStatus(database: Database, now = new Date(), options: 
     drafts,
     attention: attention.map((draft) => ({ id: draft.id, status: draft.status, to: draft.toAddress, subject: draft.subject, since: draft.updatedAt, error: draft.error })),
     deadJobs: await readDeadJobs(pool, 50),
+    retrying: await readRetryingJobs(pool, 50),
     mailboxes: mailboxes.map((state) => ({ mailbox: state.mailbox, lastUid: state.lastUid, updatedAt: state.updatedAt })),
     memory: await readMemoryStatus(pool),
     models: await createWeeklyBudget({ pool, limitUsd: options.weeklyBudgetUsd ?? 0, now: () => now }).week(),
@@ -76,6 +79,12 @@ export function formatStatus(report: StatusReport): string {
     lines.push('', 'Jobs that gave up (they run again when the same item arrives or the reconciler revives them):');
     for (const job of report.deadJobs) {
       lines.push(`  ${job.id}  ${job.name} ${job.key ?? ''}  failed ${job.failCount}× at ${job.failedAt?.toISOString() ?? '?'}: ${job.reason ?? 'no reason recorded'}`);
+    }
+  }
+  if (report.retrying.length > 0) {
+    lines.push('', 'Waiting to run again (failed, will retry on their own):');
+    for (const job of report.retrying) {
+      lines.push(`  ${job.id}  ${job.name} ${job.key ?? ''}  ${job.failCount} failure(s), next try ${job.nextRunAt.toISOString()}: ${job.reason ?? 'no reason recorded'}`);
     }
   }
   const { memory } = report;

@@ -385,6 +385,20 @@ describe('model router', () => {
     expect(calls[1]?.costUsd).toBeGreaterThan(0);
   });
 
+  it('falls back when the local model is rate-limited (429), and records what it served', async () => {
+    ollama.failNext(1, 429, { message: 'too many requests' });
+    const router = createModelRouter({ ...models(), ledger, logger });
+
+    const result = await router.complete('triage', request, { servedFor });
+
+    expect(result.provider).toBe('anthropic');
+    expect(calls.map((call) => [call.provider, call.ok, call.servedFor])).toEqual([
+      ['ollama', false, servedFor],
+      ['anthropic', true, servedFor],
+    ]);
+    expect(calls[0]?.error).toContain('429');
+  });
+
   it('does not fall back when the caller cancelled the call', async () => {
     const silent = await startSilentServer();
     try {

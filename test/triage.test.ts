@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
+import { formatStatus, readStatus } from '../src/status.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
 import { startOllamaFake, type OllamaFake, type OllamaFakeChatBody } from './fakes/ollama-fake.ts';
 import { startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
@@ -201,6 +202,25 @@ describe('triage with models (postgres)', () => {
     ]);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(slack.callsTo('chat.postMessage').length).toBe(postsBefore);
+  });
+
+  it('keeps an email waiting, visible in status, while both models are down, and sorts it when they are back', async () => {
+    // Both servers fail every request until cleared.
+    ollama.failNext(1000, 503);
+    anthropic.failNext(1000, 529);
+    await deliver(mailboxUser, message({ id: 'outage-1', from: 'Ben Carter <ben@carter-arch.example>', subject: 'Second set of drawings', body: 'Second set of drawings.' }));
+
+    const waiting = await waitUntil('the triage job to wait for a retry', async () => {
+      const report = await readStatus(service.database);
+      return report.retrying.find((job) => job.name === 'email.triage') ?? null;
+    });
+    expect(waiting.reason).toMatch(/MODEL_UNAVAILABLE|overloaded|failed \(503/);
+    expect(formatStatus(await readStatus(service.database))).toContain('Waiting to run again (failed, will retry on their own):');
+    ollama.clearFailures();
+    anthropic.clearFailures();
+    // Not dropped: stored and remembered meanwhile, sorted once a model answers again.
+    expect(await triageOf(service, '<outage-1@outside.example>')).toMatchObject({ triageCategory: 'fyi' });
+    expect((await readStatus(service.database)).retrying.filter((job) => job.name === 'email.triage')).toEqual([]);
   });
 });
 

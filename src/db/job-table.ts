@@ -25,6 +25,27 @@ export interface DeadJob {
   announced: boolean;
 }
 
+/** A job that failed and will run again: what is waiting, e.g. on a model server that is down. */
+export interface RetryingJob {
+  id: string;
+  name: string;
+  key: string | null;
+  failCount: number;
+  reason: string | null;
+  nextRunAt: Date;
+}
+
+/** Jobs that failed at least once and are due to run again, soonest first. */
+export async function readRetryingJobs(pool: Pick<pg.Pool, 'query'>, limit: number): Promise<RetryingJob[]> {
+  const result = await pool.query<{ id: string; name: string; key: string | null; fail_count: number | null; fail_reason: string | null; next_run_at: Date }>(
+    `SELECT id::text, name, data->>'key' AS key, fail_count, fail_reason, next_run_at
+     FROM agenda_jobs WHERE next_run_at IS NOT NULL AND fail_count > 0 AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)
+     ORDER BY next_run_at ASC LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map((row) => ({ id: row.id, name: row.name, key: row.key, failCount: row.fail_count ?? 0, reason: row.fail_reason, nextRunAt: row.next_run_at }));
+}
+
 /** Jobs whose retries are spent, oldest first. */
 export async function readDeadJobs(pool: Pick<pg.Pool, 'query'>, limit: number): Promise<DeadJob[]> {
   const result = await pool.query<{ id: string; name: string; key: string | null; failed_at: Date | null; fail_count: number | null; fail_reason: string | null; revivals: number | null; announced: boolean }>(

@@ -46,6 +46,8 @@ export interface AnthropicFake {
    * (default 1) is sent as retry-after-ms, which the SDK honours, so its retries stay fast.
    */
   failNext(count: number, status: number, options?: { retryAfterMs?: number; message?: string }): void;
+  /** Forget failures still queued by failNext: the server is back. */
+  clearFailures(): void;
   close(): Promise<void>;
 }
 
@@ -136,6 +138,9 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
     requests,
     respondWith(next) {
       responder = next;
+    },
+    clearFailures() {
+      failures.length = 0;
     },
     failNext(count, status, failOptions = {}) {
       for (let index = 0; index < count; index += 1) {

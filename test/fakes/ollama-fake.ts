@@ -44,6 +44,8 @@ export interface OllamaFake {
   respondWith(responder: OllamaResponder): void;
   /** Fail the next `count` requests with `status` and an Ollama error body; `after`: let that many succeed first. */
   failNext(count: number, status: number, options?: { message?: string; after?: number }): void;
+  /** Forget failures still queued by failNext: the server is back. */
+  clearFailures(): void;
   close(): Promise<void>;
 }
 
@@ -147,6 +149,9 @@ export async function startOllamaFake(options: OllamaFakeOptions = {}): Promise<
     requests,
     respondWith(next) {
       responder = next;
+    },
+    clearFailures() {
+      failures.length = 0;
     },
     failNext(count, status, failOptions = {}) {
       successesBeforeFailure = failOptions.after ?? 0;
