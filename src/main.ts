@@ -29,6 +29,7 @@ import { postApprovalJob } from './orchestrator/jobs/post-approval.ts';
 import { postNoticeJob } from './orchestrator/jobs/post-notice.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
 import { triageEmailJob } from './orchestrator/jobs/triage-email.ts';
+import { redraftReplyJob } from './orchestrator/jobs/redraft-reply.ts';
 import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
@@ -173,6 +174,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(sendReplyJob(deps));
     queue.define(postNoticeJob(deps));
     queue.define(triageEmailJob(deps));
+    queue.define(redraftReplyJob(deps));
     queue.define(budgetNoticeJob(deps));
     queue.define(refreshContactJob({ contacts: memory.contacts, router, teamName: deps.teamName, logger }));
     const embedderHealth: { report: PartReport } = embedder ? { report: { status: 'ok', detail: `${embedder.model}: starting` } } : { report: { status: 'disabled', reason: 'EMBEDDER is none: full-text search only' } };
@@ -190,6 +192,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
       slack.handleApprovals(
         createApprovalService({
           drafts,
+          emails,
+          feedback: memory.feedback,
+          canDraft: router !== null,
           audit,
           queue,
           poster: slack.poster,

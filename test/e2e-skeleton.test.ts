@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
-import { buttonClick, sendSignedInteraction, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
+import { buttonClick, modalSubmission, sendSignedInteraction, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
@@ -228,12 +228,23 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const url = `http://127.0.0.1:${service.port}/slack/events`;
     const click = buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: draft.slackDraftTs, actionId: 'draft_reject', value: draft.id });
     expect((await sendSignedInteraction(url, SIGNING_SECRET, click)).status).toBe(200);
+    // Reject asks why (optional) in a modal; nothing is decided until it is submitted.
+    const [opened] = await slack.waitFor('views.open', 1);
+    const view = opened?.args.view as { callback_id: string; private_metadata: string };
+    expect(view.callback_id).toBe('draft_reject_modal');
+    expect((await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('pending');
+    const submit = modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: 'They asked for Thursday, not Friday.' });
+    expect((await sendSignedInteraction(url, SIGNING_SECRET, submit)).status).toBe(200);
 
     const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
     expect(stored.status).toBe('rejected');
     expect(stored.decidedBy).toBe(ALICE);
+    expect(stored.decisionNote).toBe('They asked for Thursday, not Friday.');
     const update = await waitUntil('the rejection to show in Slack', () => slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs));
-    expect(JSON.stringify(update.args.blocks)).toMatch(/Rejected by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(JSON.stringify(update.args.blocks)).toMatch(/Rejected by <@U0ALICE> at \d{4}-\d\d-\d\d \d\d:\d\d UTC: “They asked for Thursday, not Friday.”/);
+    // Kept as a lesson for later drafts to this contact.
+    const lessons = await service.database.prisma.feedback.findMany({ where: { draftId: draft.id } });
+    expect(lessons.map((lesson) => [lesson.kind, lesson.text, lesson.givenBy])).toEqual([['rejected', 'They asked for Thursday, not Friday.', ALICE]]);
     expect(JSON.stringify(update.args.blocks)).not.toContain('draft_approve');
 
     // Approving after a rejection changes nothing.

@@ -251,7 +251,7 @@ describe('triage with no model (pglite)', () => {
     const [card] = await slack.waitFor('chat.postMessage', 1, 20_000);
     const blocks = JSON.stringify(card?.args.blocks);
     expect(blocks).toContain('Cracked tabletop before Saturday');
-    expect(blocks).toContain('No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: reply to this email by hand.');
+    expect(blocks).toContain('No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: use Write reply to answer it here.');
     expect(blocks).toContain('*Needs a reply* · normal urgency · no model to sort it');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // One card: the newsletter got none.

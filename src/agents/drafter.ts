@@ -33,8 +33,11 @@ export interface DraftGrounding {
 export interface DraftRequest {
   teamName: string;
   emailId: string;
-  /** The teammate's note on a forward: the only instruction. */
+  /** The teammate's note on a forward, or their redraft instruction: the only instruction. */
   instruction: string | null;
+  /** 'redraft' when a teammate asked for a new version of `previousDraft`. */
+  use?: 'draft' | 'redraft';
+  previousDraft?: string | null;
   original: { fromName: string | null; fromAddress: string; subject: string; date: Date | null; body: string };
   grounding: DraftGrounding;
 }
@@ -79,7 +82,7 @@ export async function draftReply(router: ModelRouter, request: DraftRequest): Pr
   const from = original.fromName ? `${original.fromName} <${original.fromAddress}>` : original.fromAddress;
   const body = original.body.length > MAX_EMAIL_CHARS ? `${original.body.slice(0, MAX_EMAIL_CHARS)}\n[… truncated]` : original.body;
   const answer = await router.structured(
-    'draft',
+    request.use ?? 'draft',
     draftAnswer,
     {
       system: renderPrompt(loadPrompt('draft-reply'), { team_name: request.teamName }),
@@ -92,6 +95,7 @@ export async function draftReply(router: ModelRouter, request: DraftRequest): Pr
             contact: describeContact(grounding.contact),
             conversation: grounding.conversation.length > 0 ? grounding.conversation.map(describeThreadMessage).join('\n\n') : '(this email starts the conversation)',
             memory: sources.entries.length > 0 ? sources.entries.join('\n\n') : '(nothing relevant found)',
+            previous_draft: request.previousDraft ? neutralise(clip(request.previousDraft, MAX_EMAIL_CHARS)) : '(none: this is the first draft)',
             from: neutralise(from),
             date: original.date ? original.date.toUTCString() : 'unknown',
             subject: neutralise(original.subject),
@@ -146,5 +150,5 @@ function clip(text: string, max: number): string {
 
 /** Untrusted text must not be able to close one of our sections and speak outside it. */
 function neutralise(text: string): string {
-  return neutraliseTags(text, ['email', 'teammate_instruction', 'team_guidance', 'contact', 'conversation', 'memory']);
+  return neutraliseTags(text, ['email', 'teammate_instruction', 'team_guidance', 'contact', 'conversation', 'memory', 'previous_draft']);
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { createContactStore, type ContactStore } from './contacts.ts';
 import { readModel } from './embedding-index.ts';
 import { createFactStore } from './facts.ts';
+import { createFeedbackStore, type FeedbackStore } from './feedback.ts';
 import { createItemWriter } from './items.ts';
 import { hybridSearch, MAX_LIMIT } from './search.ts';
 import { createWordStatistics } from './word-statistics.ts';
@@ -41,6 +42,8 @@ export interface Memory {
   contact(address: string): Promise<Contact | null>;
   timeline(emailId: string): Promise<TimelineEntry[]>;
   readonly contacts: ContactStore;
+  /** What teammates said about drafts (rejection reasons, edits, redraft instructions), read back as guidance. */
+  readonly feedback: FeedbackStore;
 }
 
 /** What a caller may ask, checked where it enters (Slack text, MCP arguments and CLI flags all end here). */
@@ -71,6 +74,7 @@ export function createMemory(deps: MemoryDeps): Memory {
   const items = createItemWriter(database);
   const facts = createFactStore(database);
   const contacts = createContactStore(database);
+  const feedback = createFeedbackStore(database);
   const wordStatistics = createWordStatistics(database, logger);
 
   async function meaningOf(text: string): Promise<{ use: Awaited<ReturnType<typeof readModel>>; vector: number[] | null; notice: string | null }> {
@@ -89,6 +93,7 @@ export function createMemory(deps: MemoryDeps): Memory {
 
   return {
     contacts,
+    feedback,
     async remember(input) {
       const result = await items.remember(input);
       if (result.created || result.updated) wordStatistics.passagesWritten(result.chunks);

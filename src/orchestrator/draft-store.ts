@@ -6,11 +6,12 @@ import { Prisma, type Draft as DraftRow } from '../db/generated/client.ts';
 /**
  * pending → approved → sending → sent; pending → rejected; sending → failed (refused, or retries
  * exhausted) or unknown (the connection broke after the data went out: "may have been sent").
- * failed and unknown go back to approved only by a person's click.
+ * failed and unknown go back to approved only by a person's click. pending → superseded when an
+ * edit or a redraft makes a new version (kept, never sent).
  */
-export type DraftStatus = 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown';
+export type DraftStatus = 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown' | 'superseded';
 
-const DRAFT_STATUSES: readonly DraftStatus[] = ['pending', 'approved', 'sending', 'sent', 'rejected', 'failed', 'unknown'];
+const DRAFT_STATUSES: readonly DraftStatus[] = ['pending', 'approved', 'sending', 'sent', 'rejected', 'failed', 'unknown', 'superseded'];
 
 /** A reply proposed to a human, as the pipeline and Slack see it (mapped from the row here). */
 export interface Draft {
@@ -40,6 +41,12 @@ export interface Draft {
   /** The message data started to leave: from here a crash leaves the outcome unknown. */
   dataStartedAt: Date | null;
   error: string | null;
+  /** Why it was rejected, when the reviewer said. */
+  decisionNote: string | null;
+  /** The Slack user who wrote this version; null when a model did. */
+  writtenBy: string | null;
+  /** The redraft instruction that produced this version. */
+  instruction: string | null;
   confidence: number | null;
   rationale: string | null;
   sources: DraftSourceRef[];
@@ -68,6 +75,23 @@ export interface NewDraft {
   confidence?: number | null;
   rationale?: string | null;
   sources?: DraftSourceRef[];
+  /** A reply written by a person (Write reply): who. */
+  writtenBy?: string | null;
+  /** Where a card for the email is already posted (a notice card): the draft goes in its thread. */
+  slackChannel?: string | null;
+  slackCardTs?: string | null;
+}
+
+/** What changes in a new version of a draft; the recipient, subject and threading never do. */
+export interface DraftRevision {
+  body: string;
+  provider: string | null;
+  model: string | null;
+  confidence: number | null;
+  rationale: string | null;
+  sources: DraftSourceRef[];
+  writtenBy: string | null;
+  instruction: string | null;
 }
 
 /** A memory entry a draft relied on, as the card links it. */
@@ -108,7 +132,13 @@ export interface DraftStore {
    * Move pending → approved/rejected for exactly one caller. Double clicks and Slack retries
    * race here; the conditional update lets only the first win.
    */
-  decide(id: string, decision: 'approved' | 'rejected', by: string, at: Date): Promise<Draft | null>;
+  decide(id: string, decision: 'approved' | 'rejected', by: string, at: Date, note?: string | null): Promise<Draft | null>;
+  /**
+   * pending → superseded, and a new pending version with `revision` in the same thread message,
+   * for exactly one caller: null when the draft is no longer pending (approved, rejected, or
+   * revised by someone else meanwhile).
+   */
+  revise(id: string, revision: DraftRevision, audit: DraftAudit): Promise<Draft | null>;
   /**
    * approved → sending; also sending → sending while the message data has not started to leave
    * (the worker that claimed it died, or its lock lapsed). Each claim takes a new attempt number,
@@ -202,11 +232,37 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
       const { count } = await prisma.draft.updateMany({ where: { id, slackPostStartedAt: null }, data: { slackPostStartedAt: at } });
       return count === 1;
     },
-    decide(id, decision, by, at) {
-      return transition(id, ['pending'], [status(decision), Prisma.sql`"decided_by" = ${by}`, Prisma.sql`"decided_at" = ${at}`], {
+    decide(id, decision, by, at, note = null) {
+      return transition(id, ['pending'], [status(decision), Prisma.sql`"decided_by" = ${by}`, Prisma.sql`"decided_at" = ${at}`, Prisma.sql`"decision_note" = ${note}`], {
         actor: by,
         action: decision === 'approved' ? 'draft.approved' : 'draft.rejected',
+        ...(note ? { data: { reason: note } } : {}),
       });
+    },
+    async revise(id, revision, audit) {
+      const next = randomUUID();
+      // One statement: the old version leaves pending only if it still was, and the new one
+      // takes its place in the same thread message. A second editor finds it superseded.
+      const rows = await prisma.$queryRaw<{ id: string }[]>`
+        WITH old AS (
+          UPDATE "drafts" SET "status" = 'superseded', "updated_at" = now() WHERE "id" = ${id}::uuid AND "status" = 'pending' RETURNING *
+        ), created AS (
+          INSERT INTO "drafts" ("id", "email_id", "version", "status", "to_address", "to_name", "subject", "body", "in_reply_to", "references",
+                                "provider", "model", "confidence", "rationale", "sources", "written_by", "instruction",
+                                "slack_channel", "slack_card_ts", "slack_draft_ts", "slack_post_started_at", "updated_at")
+          SELECT ${next}::uuid, old."email_id", (SELECT max(d."version") FROM "drafts" d WHERE d."email_id" = old."email_id") + 1, 'pending',
+                 old."to_address", old."to_name", old."subject", ${revision.body}, old."in_reply_to", old."references",
+                 ${revision.provider}, ${revision.model}, ${revision.confidence}, ${revision.rationale}, ${JSON.stringify(revision.sources)}::jsonb,
+                 ${revision.writtenBy}, ${revision.instruction},
+                 old."slack_channel", old."slack_card_ts", old."slack_draft_ts", old."slack_post_started_at", now()
+            FROM old
+          RETURNING "id"
+        ), logged AS (
+          INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
+          SELECT ${audit.actor}, ${audit.action}, 'draft', "id"::text, ${JSON.stringify({ ...audit.data, previous: id })}::jsonb FROM created
+        )
+        SELECT "id"::text AS id FROM created`;
+      return rows.length === 1 ? orNull(await prisma.draft.findUnique({ where: { id: next } })) : null;
     },
     claimForSending(id, messageId, at) {
       return transition(

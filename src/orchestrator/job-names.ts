@@ -15,3 +15,5 @@ export const JOB_REFRESH_CONTACT = 'memory.refresh-contact';
 export const JOB_BUDGET_NOTICE = 'brains.budget-notice';
 /** Sorts mail sent straight to the mailbox: what needs a reply gets a draft, the rest is counted. */
 export const JOB_TRIAGE_EMAIL = 'email.triage';
+/** A new version of a pending draft, following a teammate's instruction. */
+export const JOB_REDRAFT_REPLY = 'draft.redraft';

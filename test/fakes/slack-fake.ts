@@ -84,6 +84,9 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
         return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
       case 'chat.postEphemeral':
         return { ok: true, message_ts: nextTs() };
+      case 'views.open':
+        // A trigger lives three seconds and opens one modal; the fake only checks there is one.
+        return args.trigger_id ? { ok: true, view: { id: `V${String(++messageCounter).padStart(8, '0')}`, ...(typeof args.view === 'object' ? args.view : {}) } } : { ok: false, error: 'invalid_trigger_id' };
       case 'conversations.members':
         return { ok: true, members: options.channelMembers?.[String(args.channel)] ?? [], response_metadata: { next_cursor: '' } };
       case 'conversations.history': {
@@ -225,5 +228,24 @@ export function buttonClick(input: { userId: string; channel: string; messageTs:
     message: { type: 'message', ts: input.messageTs, text: 'draft', user: 'U000BOT' },
     response_url: 'https://hooks.slack.test/actions/T000FAKE/1/abc',
     actions: [{ type: 'button', action_id: input.actionId, block_id: 'draft_actions', value: input.value, action_ts: `${Date.now() / 1000}`, text: { type: 'plain_text', text: 'Approve & send' } }],
+  };
+}
+
+/** A view_submission payload: someone pressed the modal's submit button with `text` in its one input. */
+export function modalSubmission(input: { userId: string; callbackId: string; privateMetadata: string; text: string | null; blockId?: string; actionId?: string; teamId?: string }): Record<string, unknown> {
+  return {
+    type: 'view_submission',
+    team: { id: input.teamId ?? 'T000FAKE', domain: 'fake' },
+    user: { id: input.userId, username: input.userId.toLowerCase(), name: input.userId.toLowerCase(), team_id: input.teamId ?? 'T000FAKE' },
+    api_app_id: 'A000FAKE',
+    token: 'legacy-verification-token',
+    trigger_id: '1234.5678.submit',
+    view: {
+      id: 'V00000001',
+      type: 'modal',
+      callback_id: input.callbackId,
+      private_metadata: input.privateMetadata,
+      state: { values: { [input.blockId ?? 'text_block']: { [input.actionId ?? 'text']: { type: 'plain_text_input', value: input.text } } } },
+    },
   };
 }

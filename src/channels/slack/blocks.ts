@@ -8,6 +8,20 @@ export const ACTION_APPROVE = 'draft_approve';
 export const ACTION_REJECT = 'draft_reject';
 /** On a failed send (Retry) or one that may have gone out (Send again): send it on purpose. */
 export const ACTION_RESEND = 'draft_resend';
+export const ACTION_EDIT = 'draft_edit';
+export const ACTION_REDRAFT = 'draft_redraft';
+/** On a card with no draft (no model configured): a person writes the reply. */
+export const ACTION_WRITE_REPLY = 'email_write_reply';
+
+/** Modals (views) and their one input each. */
+export const VIEW_EDIT = 'draft_edit_modal';
+export const VIEW_REJECT = 'draft_reject_modal';
+export const VIEW_REDRAFT = 'draft_redraft_modal';
+export const VIEW_WRITE_REPLY = 'email_write_reply_modal';
+export const INPUT_BLOCK = 'text_block';
+export const INPUT_ACTION = 'text';
+/** Slack's limit for a plain-text input; a longer draft is not editable in Slack. */
+export const MAX_INPUT_CHARS = 3000;
 
 /** Slack message metadata marking our messages, so a retry finds what a crashed run posted. */
 export const METADATA_CARD = 'adjutant_approval_card';
@@ -33,6 +47,8 @@ export interface CardInput {
   warnings?: string[];
   /** What triage made of direct mail. */
   triage?: CardTriage | null;
+  /** Set on a card with no draft when a person should write the reply: the email's id. */
+  writeReplyFor?: string | null;
 }
 
 export interface CardTriage {
@@ -91,6 +107,7 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
   for (const warning of input.warnings ?? []) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ ${escapeMrkdwn(truncate(warning, 500))}` }] });
   }
+  if (input.writeReplyFor) blocks.push(writeReplyActions(input.writeReplyFor));
   return { text: `New email from ${sender}: ${input.subject}`, blocks };
 }
 
@@ -99,8 +116,15 @@ export interface DraftView {
   toAddress: string;
   subject: string;
   body: string;
-  status: 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown';
+  status: 'pending' | 'approved' | 'sending' | 'sent' | 'rejected' | 'failed' | 'unknown' | 'superseded';
   decidedBy?: string | null;
+  /** Why it was rejected. */
+  decisionNote?: string | null;
+  /** The Slack user who wrote this version (an edit, or a reply by hand). */
+  writtenBy?: string | null;
+  /** The redraft instruction that produced it. */
+  instruction?: string | null;
+  version?: number;
   decidedAt?: Date | null;
   error?: string | null;
   /** The drafter's confidence (0..1) and one-line rationale, when a model wrote it. */
@@ -123,8 +147,16 @@ export function draftView(draft: {
   confidence?: number | null;
   rationale?: string | null;
   sources?: DraftView['sources'];
+  decisionNote?: string | null;
+  writtenBy?: string | null;
+  instruction?: string | null;
+  version?: number;
 }): DraftView {
   return {
+    decisionNote: draft.decisionNote ?? null,
+    writtenBy: draft.writtenBy ?? null,
+    instruction: draft.instruction ?? null,
+    ...(draft.version === undefined ? {} : { version: draft.version }),
     confidence: draft.confidence ?? null,
     rationale: draft.rationale ?? null,
     sources: draft.sources ?? [],
@@ -150,6 +182,7 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
     // The approver sees every character that would be sent: never a cut.
     ...bodySections(tooLong ? view.body.slice(0, MAX_SHOWN_DRAFT_CHARS) : view.body),
   ];
+  blocks.push(...authorshipBlocks(view));
   blocks.push(...groundingBlocks(view));
   if (tooLong) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ This draft is ${view.body.length} characters, too long to show whole in Slack, so it cannot be approved here.` }] });
@@ -164,6 +197,8 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
         block_id: 'draft_actions',
         elements: [
           { type: 'button', action_id: ACTION_APPROVE, style: 'primary', text: { type: 'plain_text', text: 'Approve & send' }, value: view.draftId },
+          { type: 'button', action_id: ACTION_EDIT, text: { type: 'plain_text', text: 'Edit' }, value: view.draftId },
+          { type: 'button', action_id: ACTION_REDRAFT, text: { type: 'plain_text', text: 'Redraft' }, value: view.draftId },
           { type: 'button', action_id: ACTION_REJECT, style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: view.draftId },
         ],
       });
@@ -176,7 +211,10 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
       blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `✅ Approved by ${by} at ${when} — sent to ${escapeMrkdwn(view.toAddress)}` }] });
       break;
     case 'rejected':
-      blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `🚫 Rejected by ${by} at ${when}` }] });
+      blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `🚫 Rejected by ${by} at ${when}${view.decisionNote ? `: “${escapeMrkdwn(truncate(view.decisionNote, 500))}”` : ''}` }] });
+      break;
+    case 'superseded':
+      blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: 'Replaced by a newer version.' }] });
       break;
     case 'failed':
       blocks.push({
@@ -271,4 +309,80 @@ function groundingBlocks(view: DraftView): KnownBlock[] {
     lines.push('Sources: nothing in memory was used');
   }
   return lines.length === 0 ? [] : [{ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(lines.join('\n'), 2900) }] }];
+}
+
+/** Who shaped this version: a teammate's edit or hand-written reply, or a redraft they asked for. */
+function authorshipBlocks(view: DraftView): KnownBlock[] {
+  const version = view.version && view.version > 1 ? `Version ${view.version}` : null;
+  let line: string | null = null;
+  if (view.writtenBy) line = `${version ? `${version}, edited` : 'Written'} by <@${view.writtenBy}>`;
+  else if (view.instruction) line = `${version ?? 'Redrafted'}: redrafted as asked: “${escapeMrkdwn(truncate(view.instruction, 300))}”`;
+  return line ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: line }] }] : [];
+}
+
+/** What a modal carries back on submit: which draft or email, and the message to update. */
+export interface ModalContext {
+  draftId?: string;
+  emailId?: string;
+  channel: string | null;
+  messageTs: string | null;
+}
+
+function modal(callbackId: string, title: string, submit: string, context: ModalContext, blocks: KnownBlock[]): types.ModalView {
+  return {
+    type: 'modal',
+    callback_id: callbackId,
+    private_metadata: JSON.stringify(context),
+    title: { type: 'plain_text', text: title },
+    submit: { type: 'plain_text', text: submit },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks,
+  };
+}
+
+function textInput(label: string, options: { initial?: string; optional?: boolean; placeholder?: string; multiline?: boolean }): KnownBlock {
+  return {
+    type: 'input',
+    block_id: INPUT_BLOCK,
+    optional: options.optional ?? false,
+    label: { type: 'plain_text', text: label },
+    element: {
+      type: 'plain_text_input',
+      action_id: INPUT_ACTION,
+      multiline: options.multiline ?? true,
+      max_length: MAX_INPUT_CHARS,
+      ...(options.initial === undefined ? {} : { initial_value: options.initial }),
+      ...(options.placeholder === undefined ? {} : { placeholder: { type: 'plain_text', text: options.placeholder } }),
+    },
+  };
+}
+
+const recipientLine = (to: string, subject: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text: `To ${escapeMrkdwn(to)} — _${escapeMrkdwn(truncate(subject, 150))}_` }] });
+
+/** Edit: the draft's text, editable; the recipient is shown and cannot be changed. */
+export function editModal(draft: { id: string; toAddress: string; subject: string; body: string }, context: ModalContext): types.ModalView {
+  return modal(VIEW_EDIT, 'Edit draft', 'Save', { ...context, draftId: draft.id }, [recipientLine(draft.toAddress, draft.subject), textInput('Reply', { initial: draft.body })]);
+}
+
+export function rejectModal(draft: { id: string; toAddress: string; subject: string }, context: ModalContext): types.ModalView {
+  return modal(VIEW_REJECT, 'Reject draft', 'Reject', { ...context, draftId: draft.id }, [
+    recipientLine(draft.toAddress, draft.subject),
+    textInput('Why? (optional: later drafts learn from it)', { optional: true, placeholder: 'e.g. too formal; we never promise dates' }),
+  ]);
+}
+
+export function redraftModal(draft: { id: string; toAddress: string; subject: string }, context: ModalContext): types.ModalView {
+  return modal(VIEW_REDRAFT, 'Redraft', 'Redraft', { ...context, draftId: draft.id }, [
+    recipientLine(draft.toAddress, draft.subject),
+    textInput('What should change?', { placeholder: 'e.g. shorter, and offer a call on Friday' }),
+  ]);
+}
+
+export function writeReplyModal(email: { id: string; toAddress: string; subject: string }, context: ModalContext): types.ModalView {
+  return modal(VIEW_WRITE_REPLY, 'Write reply', 'Save draft', { ...context, emailId: email.id }, [recipientLine(email.toAddress, email.subject), textInput('Reply', {})]);
+}
+
+/** The Write reply button on a card with no draft. */
+export function writeReplyActions(emailId: string): KnownBlock {
+  return { type: 'actions', block_id: 'email_actions', elements: [{ type: 'button', action_id: ACTION_WRITE_REPLY, style: 'primary', text: { type: 'plain_text', text: 'Write reply' }, value: emailId }] };
 }

@@ -1,4 +1,4 @@
-import type { webApi } from '@slack/bolt';
+import type { types, webApi } from '@slack/bolt';
 import { AdjutantError, errorMessage } from '../../errors.ts';
 import { approvalCard, draftMessage, METADATA_CARD, METADATA_DRAFT, type CardInput, type DraftView } from './blocks.ts';
 
@@ -22,9 +22,12 @@ export interface SlackPoster {
   userIdForEmail(email: string): Promise<string | null>;
   /** A link a person can open to a message (null when Slack will not say). */
   permalink(channel: string, ts: string): Promise<string | null>;
+  /** A modal for the person who clicked (`triggerId` lives 3 seconds: call it first). */
+  openModal(triggerId: string, view: ModalView): Promise<void>;
 }
 
 type WebClient = webApi.WebClient;
+type ModalView = types.ModalView;
 
 export function createSlackPoster(client: WebClient): SlackPoster {
   const call = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
@@ -98,6 +101,9 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     },
     async postNotice(channel, text) {
       await call('chat.postMessage', () => client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false }));
+    },
+    async openModal(triggerId, view) {
+      await call('views.open', () => client.views.open({ trigger_id: triggerId, view }));
     },
     async postEphemeral(channel, user, text) {
       await call('chat.postEphemeral', () => client.chat.postEphemeral({ channel, user, text }));

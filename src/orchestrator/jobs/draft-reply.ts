@@ -3,7 +3,8 @@ import { gatherGrounding } from '../../agents/draft-grounding.ts';
 import { draftReply } from '../../agents/drafter.ts';
 import { replySubject } from '../../channels/email/smtp-sender.ts';
 import { AdjutantError } from '../../errors.ts';
-import { replyTarget } from '../../memory/email-store.ts';
+import { replyTarget, type Email } from '../../memory/email-store.ts';
+import type { NewDraft } from '../draft-store.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL, JOB_POST_NOTICE } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
@@ -31,7 +32,7 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       const target = replyTarget(email);
       if (!target.address) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
       // The recipient is decided here, from the email, before any model sees it.
-      const grounding = await gatherGrounding(deps, email, { address: target.address, subject: target.subject, body: target.body, messageId: target.messageId });
+      const grounding = await gatherGrounding(deps, email, { address: target.address, subject: target.subject, body: target.body, messageId: target.messageId, category: email.isForward ? 'forward' : email.triageCategory });
       const draft = await draftReply(deps.router, {
         teamName: deps.teamName,
         emailId: email.id,
@@ -39,16 +40,12 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         original: { fromName: target.name, fromAddress: target.address, subject: target.subject, date: target.sentAt, body: target.body },
         grounding,
       });
-      const references = [...target.references];
-      if (target.messageId && !references.includes(target.messageId)) references.push(target.messageId);
+      const fields = replyFields(email);
+      if (!fields) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
       const { draft: stored } = await deps.drafts.createFirst({
         emailId: email.id,
-        toAddress: target.address,
-        toName: target.name,
-        subject: replySubject(target.subject),
+        ...fields,
         body: draft.body,
-        inReplyTo: target.messageId,
-        references,
         provider: draft.provider,
         model: draft.model,
         confidence: draft.confidence,
@@ -58,4 +55,16 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       await deps.queue.enqueue(JOB_POST_APPROVAL, stored.id, { draftId: stored.id });
     },
   };
+}
+
+/**
+ * Who a reply goes to and how it threads, decided from the email alone (replyTarget): never
+ * from a model's output or a person's edit. Null when there is nobody to reply to.
+ */
+export function replyFields(email: Email): Pick<NewDraft, 'toAddress' | 'toName' | 'subject' | 'inReplyTo' | 'references'> | null {
+  const target = replyTarget(email);
+  if (!target.address) return null;
+  const references = [...target.references];
+  if (target.messageId && !references.includes(target.messageId)) references.push(target.messageId);
+  return { toAddress: target.address, toName: target.name, subject: replySubject(target.subject), inReplyTo: target.messageId, references };
 }

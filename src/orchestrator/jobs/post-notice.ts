@@ -8,7 +8,7 @@ import { openingOf } from './post-approval.ts';
 
 const data = z.object({ emailId: z.uuid() });
 
-const NO_MODEL_WARNING = 'No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: reply to this email by hand.';
+const NO_MODEL_WARNING = 'No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: use Write reply to answer it here.';
 
 /**
  * A card without a draft, for mail a person has to look at because Adjutant will not act on it:
@@ -24,7 +24,8 @@ export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       const email = await deps.emails.require(emailId);
       const warnings = cardWarnings(email);
       // Mail that needs a reply, with nobody to write one: a person does (never silently filed).
-      if (!deps.router && !email.originalFromMissing && (email.isForward || email.triageCategory === 'needs_reply')) warnings.push(NO_MODEL_WARNING);
+      const byHand = !deps.router && !email.originalFromMissing && (email.isForward || email.triageCategory === 'needs_reply');
+      if (byHand) warnings.push(NO_MODEL_WARNING);
       if (!deps.slack || warnings.length === 0) return;
       const target = replyTarget(email);
       const forwardedBySlackUser = email.forwardedBy ? await deps.slack.poster.userIdForEmail(email.forwardedBy) : null;
@@ -34,6 +35,7 @@ export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         subject: target.subject,
         summary: email.triageSummary ?? openingOf(target.body),
         triage: triageOf(email),
+        writeReplyFor: byHand && target.address ? email.id : null,
         forwardedByAddress: email.forwardedBy,
         forwardedBySlackUser,
         instruction: email.instruction,
