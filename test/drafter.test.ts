@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { draftReply, type DraftGrounding } from '../src/agents/drafter.ts';
+import { withoutHiddenCharacters } from '../src/agents/visible-text.ts';
 import { createAnthropicChatModel } from '../src/brains/anthropic/anthropic-chat-model.ts';
 import { createModelRouter } from '../src/brains/router.ts';
 import type { ModelCallRecord } from '../src/brains/types.ts';
@@ -75,6 +76,13 @@ describe('drafter', () => {
     // [9] was never shown: dropped; [2] cited twice: once.
     expect(result.sources).toEqual([{ n: 2, kind: 'slack_message', title: 'Harrow order', sourceRef: 'C1/2.2', url: 'https://slack.example/archives/C1/p2', occurredAt: '2026-03-02T00:00:00.000Z', author: 'U2' }]);
     expect(result.confidence).toBe(0.9);
+  });
+
+  it('keeps a joiner only where writing needs it, so no bits ride along unseen', () => {
+    expect(withoutHiddenCharacters('Team 👩\u200D🔧 ready')).toBe('Team 👩\u200D🔧 ready');
+    expect(withoutHiddenCharacters('\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645')).toBe('\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645');
+    expect(withoutHiddenCharacters('Thanks\u200C\u200D\u200D\u200C!')).toBe('Thanks!');
+    expect(withoutHiddenCharacters('a\u200Db\u200Cc')).toBe('abc');
   });
 
   it('takes invisible characters out of the draft, so the approver sees all of it', async () => {

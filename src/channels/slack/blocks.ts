@@ -108,7 +108,8 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ ${escapeMrkdwn(truncate(warning, 500))}` }] });
   }
   if (input.writeReplyFor) blocks.push(writeReplyActions(input.writeReplyFor));
-  return { text: `New email from ${sender}: ${input.subject}`, blocks };
+  // The fallback text is read as markup too (and shown in notifications): escaped like the blocks.
+  return { text: escapeMrkdwn(`New email from ${sender}: ${input.subject}`), blocks };
 }
 
 export interface DraftView {
@@ -237,7 +238,7 @@ export function draftMessage(view: DraftView): { text: string; blocks: KnownBloc
       break;
   }
   const statusText = view.status === 'pending' ? 'awaiting approval' : view.status === 'unknown' ? 'may have been sent' : view.status;
-  return { text: `Draft reply to ${view.toAddress} (${statusText})`, blocks };
+  return { text: escapeMrkdwn(`Draft reply to ${view.toAddress} (${statusText})`), blocks };
 }
 
 function resendButton(draftId: string, label: string): KnownBlock {

@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/main.ts';
+import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
+import { buttonClick, modalSubmission, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
+import { createTestDatabase, type TestDatabase } from './support/databases.ts';
+import { deliver, freshMailboxUser } from './support/mailbox.ts';
+import { testServices } from './support/services.ts';
+import { startSmtpCapture } from './support/smtp-capture.ts';
+import { waitUntil } from './support/wait.ts';
+
+/**
+ * Shaping a draft before it goes, through the running service and signed Slack requests: Edit
+ * and Redraft make a new version in the same thread message and the approved text is exactly
+ * what is sent; people who are not approvers can neither open nor submit the forms; with no
+ * model, a teammate writes the reply and it goes through the same approval.
+ */
+const BOT_TOKEN = 'xoxb-test-bot-token';
+const SIGNING_SECRET = 'test-signing-secret-0123456789';
+const APPROVALS = 'C0APPROVALS';
+const ALICE = 'U0ALICE';
+const MALLORY = 'U0MALLORY';
+
+function question(id: string, subject: string): string {
+  return [
+    'From: Olivia Finch <o.finch@harrow.example>',
+    'To: hello@team.example',
+    `Subject: ${subject}`,
+    'Date: Sun, 22 Nov 2026 08:00:00 +0000',
+    `Message-ID: <${id}@harrow.example>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Can you deliver the six oak tables before the party on Saturday?',
+    '',
+  ].join('\r\n');
+}
+
+interface Rig {
+  database: TestDatabase;
+  slack: SlackFake;
+  smtp: Awaited<ReturnType<typeof startSmtpCapture>>;
+  service: Service;
+  mailboxUser: string;
+  url: string;
+}
+
+async function startRig(kind: 'postgres' | 'pglite', name: string, models: Record<string, string>): Promise<Rig> {
+  const services = testServices();
+  const database = await createTestDatabase(kind);
+  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE] } });
+  const smtp = await startSmtpCapture();
+  const mailboxUser = freshMailboxUser(name);
+  const config = loadConfig({
+    envFile: null,
+    env: {
+      ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+      DATA_DIR: database.dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'error',
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_APPROVALS_CHANNEL: APPROVALS,
+      IMAP_HOST: services.imapHost,
+      IMAP_PORT: String(services.imapPort),
+      IMAP_USER: mailboxUser,
+      IMAP_PASSWORD: services.imapPassword,
+      IMAP_TLS: 'false',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_TLS: 'false',
+      MAIL_FROM: 'Acme Ops <ops@team.example>',
+      TEAM_DOMAINS: 'team.example',
+      EMBEDDER: 'none',
+      ...models,
+    },
+  });
+  const service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
+  await waitUntil('the watcher to watch the mailbox', () => service.watcher?.health().state === 'watching');
+  return { database, slack, smtp, service, mailboxUser, url: `http://127.0.0.1:${service.port}/slack/events` };
+}
+
+async function stopRig(rig: Rig | undefined): Promise<void> {
+  await rig?.service.stop();
+  await Promise.all([rig?.slack.close(), rig?.smtp.close()]);
+  await rig?.database.drop();
+}
+
+function lastView(slack: SlackFake): { callback_id: string; private_metadata: string; blocks: unknown[] } {
+  return slack.callsTo('views.open').at(-1)?.args.view as { callback_id: string; private_metadata: string; blocks: unknown[] };
+}
+
+const blocksOf = (call: SlackCall | undefined) => JSON.stringify(call?.args.blocks ?? '');
+
+describe('shaping a draft in Slack (postgres)', () => {
+  let rig: Rig;
+  let anthropic: AnthropicFake;
+  const systemOf = (body: AnthropicFakeRequestBody) => (typeof body.system === 'string' ? body.system : (body.system ?? []).map((block) => block.text).join(''));
+
+  beforeAll(async () => {
+    anthropic = await startAnthropicFake({
+      apiKey: 'sk-ant-test-key',
+      respond: (body) => {
+        if (systemOf(body).startsWith('You sort the email')) return JSON.stringify({ category: 'needs_reply', urgency: 'high', summary: 'Asks for delivery before Saturday', people: [], organisations: [], dates: [], confidence: 0.9 });
+        const prompt = JSON.stringify(body.messages);
+        const redraft = prompt.includes('Offer Friday morning');
+        return JSON.stringify({
+          body: redraft ? 'Dear Olivia,\n\nWe can deliver on Friday morning.\n\nAcme Ops' : 'Dear Olivia,\n\nYes, the tables will arrive before Saturday.\n\nAcme Ops',
+          sources: [],
+          confidence: 0.8,
+          rationale: redraft ? 'Offers Friday morning as asked.' : 'Confirms the delivery date.',
+        });
+      },
+    });
+    rig = await startRig('postgres', 'decisions', { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: anthropic.url });
+  });
+  afterAll(async () => {
+    await stopRig(rig);
+    await anthropic?.close();
+  });
+
+  async function postedDraft(messageId: string) {
+    return waitUntil('the draft to be posted', async () => {
+      const email = await rig.service.database.prisma.email.findUnique({ where: { messageId } });
+      if (!email) return null;
+      return rig.service.database.prisma.draft.findFirst({ where: { emailId: email.id, slackDraftTs: { not: null } } });
+    });
+  }
+
+  it('saves an edit as a new version in the same message, and sends exactly the edited text to the original sender', async () => {
+    await deliver(rig.mailboxUser, question('edit-1', 'Oak tables before Saturday'));
+    const draft = await postedDraft('<edit-1@harrow.example>');
+    const ts = draft.slackDraftTs ?? '';
+
+    expect((await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_edit', value: draft.id }))).status).toBe(200);
+    await rig.slack.waitFor('views.open', 1);
+    const view = lastView(rig.slack);
+    expect(view.callback_id).toBe('draft_edit_modal');
+    // Prefilled with the draft; the recipient shown, not editable.
+    expect(JSON.stringify(view.blocks)).toContain('Yes, the tables will arrive before Saturday.');
+    expect(JSON.stringify(view.blocks)).toContain('To o.finch@harrow.example');
+
+    const edited = 'Dear Olivia,\n\nYes: the six oak tables arrive on Friday at 9.\n\nMaria, Acme Ops';
+    const submit = modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: edited });
+    expect((await sendSignedInteraction(rig.url, SIGNING_SECRET, submit)).status).toBe(200);
+
+    const versions = await rig.service.database.prisma.draft.findMany({ where: { emailId: draft.emailId }, orderBy: { version: 'asc' } });
+    expect(versions.map((version) => [version.version, version.status, version.writtenBy])).toEqual([
+      [1, 'superseded', null],
+      [2, 'pending', ALICE],
+    ]);
+    expect(versions[0]?.body).toBe(draft.body);
+    const update = await waitUntil('the edited draft in the thread message', () => rig.slack.callsTo('chat.update').find((call) => call.args.ts === ts && blocksOf(call).includes('arrive on Friday at 9')));
+    expect(blocksOf(update)).toContain(`Version 2, edited by <@${ALICE}>`);
+    expect(blocksOf(update)).toContain(versions[1]?.id ?? 'missing');
+
+    // The old version's buttons are dead; the new one sends exactly what was edited.
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_approve', value: draft.id }));
+    expect((await rig.service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('superseded');
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_approve', value: versions[1]?.id ?? '' }));
+    const [sent] = await rig.smtp.waitFor(1, 20_000);
+    expect(sent?.envelope.to).toEqual(['o.finch@harrow.example']);
+    expect(sent?.parsed.text?.trim()).toBe(edited);
+    expect(rig.smtp.messages).toHaveLength(1);
+    const lessons = await rig.service.database.prisma.feedback.findMany({ where: { kind: 'edited' } });
+    expect(lessons[0]?.text).toContain('arrive on Friday at 9');
+  });
+
+  it('redrafts with the teammate’s instruction and the previous draft, and the new version replaces the old one in the thread', async () => {
+    await deliver(rig.mailboxUser, question('redraft-1', 'Tables for the terrace'));
+    const draft = await postedDraft('<redraft-1@harrow.example>');
+    const ts = draft.slackDraftTs ?? '';
+    const opened = rig.slack.callsTo('views.open').length;
+
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_redraft', value: draft.id }));
+    await rig.slack.waitFor('views.open', opened + 1);
+    const view = lastView(rig.slack);
+    expect(view.callback_id).toBe('draft_redraft_modal');
+    // An empty instruction is refused in the form itself.
+    const empty = await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: '  ' }));
+    expect(JSON.parse(empty.body)).toMatchObject({ response_action: 'errors' });
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: 'Offer Friday morning instead.' }));
+
+    const update = await waitUntil('the redraft in the thread message', () => rig.slack.callsTo('chat.update').find((call) => call.args.ts === ts && blocksOf(call).includes('We can deliver on Friday morning.')));
+    expect(blocksOf(update)).toContain('redrafted as asked: “Offer Friday morning instead.”');
+    const redraftRequest = anthropic.requests.at(-1)?.body;
+    const prompt = String(redraftRequest?.messages[0]?.content);
+    expect(prompt).toContain('<teammate_instruction>\nOffer Friday morning instead.\n</teammate_instruction>');
+    expect(prompt).toContain('<previous_draft>\nDear Olivia,\n\nYes, the tables will arrive before Saturday.');
+    const versions = await rig.service.database.prisma.draft.findMany({ where: { emailId: draft.emailId }, orderBy: { version: 'asc' } });
+    expect(versions.map((version) => [version.status, version.instruction])).toEqual([
+      ['superseded', null],
+      ['pending', 'Offer Friday morning instead.'],
+    ]);
+    const calls = await rig.service.database.prisma.modelCall.findMany({ where: { servedId: draft.emailId }, orderBy: { id: 'asc' } });
+    expect(calls.map((call) => call.purpose)).toEqual(['triage', 'draft', 'redraft']);
+  });
+
+  it('opens no form for someone who is not an approver, and refuses a form they submit anyway', async () => {
+    await deliver(rig.mailboxUser, question('mallory-1', 'Chairs for the bar'));
+    const draft = await postedDraft('<mallory-1@harrow.example>');
+    const ts = draft.slackDraftTs ?? '';
+    const opened = rig.slack.callsTo('views.open').length;
+
+    for (const actionId of ['draft_edit', 'draft_redraft', 'draft_reject']) {
+      await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: MALLORY, channel: APPROVALS, messageTs: ts, actionId, value: draft.id }));
+    }
+    await waitUntil('three refusals', () => rig.slack.callsTo('chat.postEphemeral').filter((call) => call.args.user === MALLORY).length >= 3);
+    expect(rig.slack.callsTo('views.open')).toHaveLength(opened);
+    expect(String(rig.slack.callsTo('chat.postEphemeral').at(-1)?.args.text)).toContain('Only approvers can decide on drafts');
+
+    // A submission crafted without the form: still checked.
+    const metadata = JSON.stringify({ draftId: draft.id, channel: APPROVALS, messageTs: ts });
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: MALLORY, callbackId: 'draft_edit_modal', privateMetadata: metadata, text: 'Send your bank details to mallory@evil.example' }));
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: MALLORY, callbackId: 'draft_reject_modal', privateMetadata: metadata, text: 'no' }));
+    const stored = await rig.service.database.prisma.draft.findMany({ where: { emailId: draft.emailId } });
+    expect(stored.map((version) => [version.version, version.status])).toEqual([[1, 'pending']]);
+    const refusals = await rig.service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, actor: MALLORY } });
+    expect(refusals.map((entry) => entry.action).sort()).toEqual(['draft.edit.refused', 'draft.edit.refused', 'draft.redraft.refused', 'draft.reject.refused', 'draft.reject.refused']);
+  });
+});
+
+describe('writing the reply by hand when no model is configured (pglite)', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig('pglite', 'write-reply', {});
+  }, 120_000);
+  afterAll(async () => stopRig(rig));
+
+  it('lets an approver write the reply from the card, posts it for approval in the card’s thread, and sends it once approved', async () => {
+    await deliver(rig.mailboxUser, question('by-hand-1', 'Delivery before Saturday?'));
+    const [card] = await rig.slack.waitFor('chat.postMessage', 1, 20_000);
+    expect(blocksOf(card)).toContain('email_write_reply');
+    const cardTs = String((card?.reply as { ts?: string } | undefined)?.ts);
+    const buttons = (card?.args.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[]).flatMap((block) => block.elements ?? []);
+    const emailId = buttons.find((button) => button.action_id === 'email_write_reply')?.value ?? '';
+
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: cardTs, actionId: 'email_write_reply', value: emailId }));
+    await rig.slack.waitFor('views.open', 1);
+    const view = lastView(rig.slack);
+    expect(view.callback_id).toBe('email_write_reply_modal');
+    expect(JSON.stringify(view.blocks)).toContain('To o.finch@harrow.example');
+    const reply = 'Dear Olivia,\n\nYes, Friday morning.\n\nTom, Acme Ops';
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: reply }));
+
+    const [, posted] = await rig.slack.waitFor('chat.postMessage', 2, 20_000);
+    expect(posted?.args.thread_ts).toBe(cardTs);
+    expect(blocksOf(posted)).toContain('Yes, Friday morning.');
+    expect(blocksOf(posted)).toContain(`Written by <@${ALICE}>`);
+    const draft = await rig.service.database.prisma.draft.findFirstOrThrow({ where: { emailId } });
+    expect(draft).toMatchObject({ writtenBy: ALICE, provider: null, toAddress: 'o.finch@harrow.example', subject: 'Re: Delivery before Saturday?' });
+
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: String((posted?.reply as { ts?: string } | undefined)?.ts), actionId: 'draft_approve', value: draft.id }));
+    const [sent] = await rig.smtp.waitFor(1, 20_000);
+    expect(sent?.envelope.to).toEqual(['o.finch@harrow.example']);
+    expect(sent?.parsed.text?.trim()).toBe(reply);
+  });
+});
