@@ -32,7 +32,7 @@ describe('two service instances on one PostgreSQL', () => {
     const local = testServices();
     database = await createTestDatabase('postgres');
     slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE] }, responseDelayMs: 40 });
-    anthropic = await startAnthropicFake({ apiKey: 'sk-ant-two', respond: () => 'Tuesday works for us.' });
+    anthropic = await startAnthropicFake({ apiKey: 'sk-ant-two', respond: () => JSON.stringify({ body: 'Tuesday works for us.', sources: [], confidence: 0.9, rationale: 'Agrees to Tuesday.' }) });
     smtp = await startSmtpCapture({ acceptDelayMs: 50 });
     const config = loadConfig({
       envFile: null,
