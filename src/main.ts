@@ -30,6 +30,7 @@ import { postNoticeJob } from './orchestrator/jobs/post-notice.ts';
 import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
 import { triageEmailJob } from './orchestrator/jobs/triage-email.ts';
 import { redraftReplyJob } from './orchestrator/jobs/redraft-reply.ts';
+import { createTeamAssistant } from './orchestrator/team-assistant.ts';
 import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
@@ -128,6 +129,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
         ...(config.SLACK_APP_TOKEN ? { appToken: config.SLACK_APP_TOKEN } : {}),
         ...(config.SLACK_API_URL ? { apiUrl: config.SLACK_API_URL } : {}),
       });
+      // Before any listener: an event Slack delivers again (a retry, a Socket Mode replay) is handled once.
+      const { registerEventDedupe } = await import('./channels/slack/event-dedupe.ts');
+      registerEventDedupe(slack.app, { pool: database.pool, logger });
     }
 
     let mailSender: MailSender | null = null;
@@ -152,6 +156,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
         : null;
     const sentFolder: SentFolder | null = imapAccount ? (await import('./channels/email/sent-folder.ts')).createSentFolder(imapAccount) : null;
 
+    // Parts register their probes below; the App Home and /adjutant status read it too.
+    const health = createHealthRegistry();
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
     const mailFrom = config.MAIL_FROM ?? '';
     const deps: PipelineDeps = {
@@ -189,20 +195,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(reconcileJob({ ...deps, announce }, { ...DEFAULT_RECONCILE, ...options.reconcile }));
 
     if (slack) {
-      slack.handleApprovals(
-        createApprovalService({
-          drafts,
-          emails,
-          feedback: memory.feedback,
-          canDraft: router !== null,
-          audit,
-          queue,
-          poster: slack.poster,
-          isApprover: createApproverCheck({ approvers: config.SLACK_APPROVERS, channel: config.SLACK_APPROVALS_CHANNEL, client: slack.app.client }),
-          now: () => new Date(),
-          logger,
-        }),
-      );
+      const approvals = createApprovalService({
+        drafts,
+        emails,
+        feedback: memory.feedback,
+        canDraft: router !== null,
+        audit,
+        queue,
+        poster: slack.poster,
+        isApprover: createApproverCheck({ approvers: config.SLACK_APPROVERS, channel: config.SLACK_APPROVALS_CHANNEL, client: slack.app.client }),
+        now: () => new Date(),
+        logger,
+      });
+      slack.handleApprovals(approvals);
+      slack.handleAssistant(createTeamAssistant({ memory, router, database, health, approvals, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD }), config.SLACK_APPROVALS_CHANNEL ?? null);
       slack.rememberConversations(slackMemoryPort({ memory, prisma }), config.SLACK_MEMORY_CHANNELS);
     }
 
@@ -230,7 +236,6 @@ export async function startService(config: Config, options: ServiceOptions = {})
       });
     }
 
-    const health = createHealthRegistry();
     health.register('database', async () => {
       await prisma.$queryRaw`SELECT 1`;
       return { status: 'ok', detail: database.kind === 'pglite' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL' };

@@ -103,10 +103,29 @@ export function anyWordQuery(text: string): string {
     .join(' or ');
 }
 
-/** Chunks begin with their item's title (so it is searchable); the hit shows the title already. */
+/** A passage this short is shown whole in its snippet. */
+const SHORT_PASSAGE_CHARS = 300;
+
+/**
+ * Chunks begin with their item's title (so it is searchable); the hit shows the title already.
+ * The snippet's copy may carry highlight marks on the title's words.
+ */
 function withoutTitle(snippet: string, title: string): string {
   const trimmed = snippet.trimStart();
-  return title !== '' && trimmed.startsWith(title) ? trimmed.slice(title.length).trimStart() : trimmed;
+  if (title === '') return trimmed;
+  let at = 0;
+  let matched = 0;
+  while (at < trimmed.length && matched < title.length) {
+    const character = trimmed[at];
+    if (character === '«' || character === '»') at += 1;
+    else if (character === title[matched]) {
+      at += 1;
+      matched += 1;
+    } else return trimmed;
+  }
+  while (trimmed[at] === '»') at += 1;
+  // "wifi password: oak-1234" under the title "wifi password": the rest, without its colon.
+  return trimmed.slice(at).replace(/^\s*[:–—-]\s*/, '').trimStart();
 }
 
 export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPlan): Promise<SearchHit[]> {
@@ -250,12 +269,14 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
          ORDER BY (i.superseded_by IS NULL) DESC, r.repeat, r.score DESC, i.occurred_at DESC NULLS LAST LIMIT ${param(limit)})`,
     );
   }
-  // The snippet: the item's best-matching chunk by text, highlighted; else its first chunk.
+  // The snippet: the item's best-matching chunk by text, highlighted (a short one whole: the
+  // fragments of a short passage are just its matched words); else its first chunk.
   const sql = `WITH ${ctes.join(',\n')}
     SELECT i.id::text AS item_id, i.kind, i.title, i.source_type, i.source_ref, i.url, i.author, i.occurred_at, i.counterparty,
            i.superseded_by::text AS superseded_by, f.score, f.by_text, f.by_meaning,
            coalesce(
-             (SELECT ts_headline('english', c.text, a.q, 'StartSel=«, StopSel=», MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "')
+             (SELECT CASE WHEN length(c.text) <= ${SHORT_PASSAGE_CHARS} THEN ts_headline('english', c.text, a.q, 'StartSel=«, StopSel=», HighlightAll=true')
+                     ELSE ts_headline('english', c.text, a.q, 'StartSel=«, StopSel=», MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') END
               FROM memory_chunks c, any_word a WHERE c.item_id = i.id AND c.search_vector @@ a.q
               ORDER BY ts_rank_cd(c.search_vector, a.q, 1) DESC LIMIT 1),
              (SELECT left(c.text, 280) FROM memory_chunks c WHERE c.item_id = i.id ORDER BY c.position LIMIT 1),

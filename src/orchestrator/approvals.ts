@@ -41,7 +41,7 @@ export interface ApprovalService {
   /** Save a teammate's edit as a new version; `unchanged` when the text is the same. */
   edit(request: { draftId: string; userId: string; body: string; channel: string | null }): Promise<RevisionOutcome>;
   /** Ask the drafter for a new version following `instruction`. */
-  redraft(request: { draftId: string; userId: string; instruction: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | Exclude<RevisionOutcome, { kind: 'revised' }>>;
+  redraft(request: { draftId: string; userId: string; instruction: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | Exclude<RevisionOutcome, { kind: 'revised' } | { kind: 'unchanged' }>>;
   /** A reply a teammate wrote (no model configured): the first draft, through the same approval. */
   writeReply(request: { emailId: string; userId: string; body: string; channel: string | null; cardTs: string | null }): Promise<{ kind: 'created'; draft: Draft } | { kind: 'exists'; draft: Draft } | { kind: 'not-allowed' } | { kind: 'not-found' }>;
 }

@@ -14,6 +14,25 @@ export interface SlackCall {
   args: Record<string, unknown>;
   /** What the fake answered (a posted message's ts, for one). */
   reply?: Record<string, unknown>;
+  /** When the call arrived (Date.now()). */
+  at?: number;
+  /** 429 when the fake refused it for a rate limit (nothing was done); unset when it was answered. */
+  status?: number;
+  /** The Retry-After the fake sent with a 429, in seconds. */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * A rate limit as Slack applies one: at most `limit` calls to `method` per window of
+ * `windowSeconds` (default 60, fixed windows starting at the first call after the last one ended).
+ * A call over the budget is answered HTTP 429 with `Retry-After` (the seconds left in the window,
+ * or `retryAfterSeconds`) and `{ ok: false, error: 'ratelimited' }`, and nothing is done.
+ */
+export interface SlackRateLimit {
+  method: string;
+  limit: number;
+  windowSeconds?: number;
+  retryAfterSeconds?: number;
 }
 
 export interface SlackFakeOptions {
@@ -30,8 +49,10 @@ export interface SlackFakeOptions {
    * posted a message without learning its ts, which is what crash drills need to hit.
    */
   responseDelayMs?: number | ((method: string) => number);
-  /** Called as each call is recorded, with the answer it will get after the delay: when Slack has acted on it. */
+  /** Called as each call is recorded, with the answer it will get after the delay: when Slack has acted on it (not for a 429). */
   onCall?: (call: SlackCall, reply: Record<string, unknown>) => void;
+  /** Refuse calls over a budget with 429 and Retry-After, like Slack. Refused calls are in `calls` with `status: 429`. */
+  rateLimit?: SlackRateLimit | SlackRateLimit[];
 }
 
 export interface SlackFake {
@@ -50,6 +71,21 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
   /** Posted messages, so conversations.history/replies answer like Slack (metadata included when asked). */
   const posted: { channel: string; ts: string; thread_ts?: string; text: unknown; metadata?: unknown }[] = [];
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++messageCounter).padStart(6, '0')}`;
+  const rateLimits = options.rateLimit === undefined ? [] : Array.isArray(options.rateLimit) ? options.rateLimit : [options.rateLimit];
+  const windows = new Map<string, { start: number; count: number }>();
+  /** Seconds to tell the caller to wait, or null when the call is within its method's budget. */
+  const overBudget = (method: string, now: number): number | null => {
+    const limit = rateLimits.find((candidate) => candidate.method === method);
+    if (!limit) return null;
+    const windowMs = (limit.windowSeconds ?? 60) * 1000;
+    let window = windows.get(method);
+    if (!window || now >= window.start + windowMs) windows.set(method, (window = { start: now, count: 0 }));
+    if (window.count < limit.limit) {
+      window.count += 1;
+      return null;
+    }
+    return limit.retryAfterSeconds ?? Math.max(1, Math.ceil((window.start + windowMs - now) / 1000));
+  };
 
   const server = createServer((req, res) => {
     void (async () => {
@@ -57,7 +93,17 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
       const args = await readArgs(req);
       const authorization = req.headers.authorization;
       const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : typeof args.token === 'string' ? args.token : null;
-      const call: SlackCall = { method, token, args };
+      const at = Date.now();
+      const retryAfter = token === options.botToken ? overBudget(method, at) : null;
+      if (retryAfter !== null) {
+        const reply = { ok: false, error: 'ratelimited' };
+        calls.push({ method, token, args, reply, at, status: 429, retryAfterSeconds: retryAfter });
+        for (const wake of waiters.splice(0)) wake();
+        res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(retryAfter) });
+        res.end(JSON.stringify(reply));
+        return;
+      }
+      const call: SlackCall = { method, token, args, at };
       calls.push(call);
       for (const wake of waiters.splice(0)) wake();
       // Answered (a ts assigned) when recorded, as Slack posts before its reply travels back.
@@ -84,6 +130,8 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
         return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
       case 'chat.postEphemeral':
         return { ok: true, message_ts: nextTs() };
+      case 'views.publish':
+        return { ok: true, view: { id: `V${String(++messageCounter).padStart(8, '0')}`, ...(typeof args.view === 'object' ? args.view : {}) } };
       case 'views.open':
         // A trigger lives three seconds and opens one modal; the fake only checks there is one.
         return args.trigger_id ? { ok: true, view: { id: `V${String(++messageCounter).padStart(8, '0')}`, ...(typeof args.view === 'object' ? args.view : {}) } } : { ok: false, error: 'invalid_trigger_id' };

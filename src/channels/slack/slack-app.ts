@@ -24,7 +24,9 @@ import {
   writeReplyModal,
   type ModalContext,
 } from './blocks.ts';
+import { registerAssistant } from './assistant-listeners.ts';
 import { registerChannelMemory, type MemoryChannels, type SlackMemoryPort } from './channel-memory.ts';
+import type { TeamAssistant } from '../../orchestrator/team-assistant.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
 
 export interface SlackAppOptions {
@@ -44,6 +46,8 @@ export interface SlackApp {
   readonly poster: SlackPoster;
   /** Wire the Approve / Edit / Redraft / Reject / Retry (Send again) / Write reply buttons and their modals to the approval service. */
   handleApprovals(approvals: ApprovalService): void;
+  /** /adjutant, @mentions, direct messages, thread replies under draft cards, and the App Home. */
+  handleAssistant(assistant: TeamAssistant, approvalsChannel: string | null): void;
   /** Remember channel messages and the bot's threads (SLACK_MEMORY_CHANNELS). */
   rememberConversations(memory: SlackMemoryPort, channels: MemoryChannels): void;
   start(): Promise<void>;
@@ -184,6 +188,9 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
         const outcome = await approvals.writeReply({ emailId: context.emailId, userId: args.body.user.id, body: text, channel: context.channel, cardTs: context.messageTs });
         if (outcome.kind === 'exists') tell(context.channel, args.body.user.id, 'A reply to this email was already written: see the thread.');
       });
+    },
+    handleAssistant(assistant, approvalsChannel) {
+      registerAssistant(app, { assistant, poster, approvalsChannel, logger: options.logger.child({ component: 'slack-assistant' }) });
     },
     rememberConversations(memory, channels) {
       if (channels === 'none') return;

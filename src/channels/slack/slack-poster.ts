@@ -1,4 +1,5 @@
 import type { types, webApi } from '@slack/bolt';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AdjutantError, errorMessage } from '../../errors.ts';
 import { approvalCard, draftMessage, METADATA_CARD, METADATA_DRAFT, type CardInput, type DraftView } from './blocks.ts';
 
@@ -24,27 +25,71 @@ export interface SlackPoster {
   permalink(channel: string, ts: string): Promise<string | null>;
   /** A modal for the person who clicked (`triggerId` lives 3 seconds: call it first). */
   openModal(triggerId: string, view: ModalView): Promise<void>;
+  /** An answer in a thread (mrkdwn, already escaped by whoever wrote it). */
+  postReply(channel: string, threadTs: string, text: string): Promise<{ ts: string }>;
+  /**
+   * The thread's messages before `beforeTs`, oldest first, as conversation turns (the bot's
+   * are the assistant's): at most `limit`, the latest.
+   */
+  threadTurns(channel: string, threadTs: string, beforeTs: string, botUserId: string | null, limit: number): Promise<{ role: 'user' | 'assistant'; text: string }[]>;
+  /** The App Home tab of one user. */
+  publishHome(userId: string, view: HomeView): Promise<void>;
 }
 
 type WebClient = webApi.WebClient;
 type ModalView = types.ModalView;
+type HomeView = types.HomeView;
+
+/** The longest a call waits out Slack's rate limit (a job's call: past it, the job queue retries later). */
+const RATE_LIMIT_MAX_WAIT_MS = 60_000;
+/** Calls a person or Slack is waiting on: a modal's trigger lives 3 seconds, an event's answer is due in 3. */
+const PROMPT_MAX_WAIT_MS = 1_000;
 
 export function createSlackPoster(client: WebClient): SlackPoster {
-  const call = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      const code = (error as { data?: { error?: string } }).data?.error;
-      // Slack's platform errors (channel_not_found, not_in_channel, invalid_auth) will not fix themselves.
-      const permanent = typeof code === 'string' && code !== 'ratelimited' && code !== 'internal_error' && code !== 'fatal_error';
-      const hint =
-        code === 'not_in_channel' || code === 'channel_not_found'
-          ? ' Invite the Adjutant bot to the channel (/invite @Adjutant) and check SLACK_APPROVALS_CHANNEL.'
-          : code === 'invalid_auth' || code === 'not_authed'
-            ? ' Check SLACK_BOT_TOKEN.'
-            : '';
-      throw new AdjutantError('SLACK_FAILED', `Slack ${what} failed: ${code ?? errorMessage(error)}.${hint}`, { cause: error, retryable: !permanent });
+  // Rate limits are waited out here, per method and bounded. The client's own handling sleeps as
+  // long as Slack says with every other call paused (a views.open whose trigger expires meanwhile),
+  // and counts each 429 as one of its two retries, so a burst of cards failed. A 429 now reaches us.
+  (client as unknown as { rejectRateLimitedCalls: boolean }).rejectRateLimitedCalls = true;
+  /** Per method: when Slack said to call again. Calls made meanwhile wait instead of drawing more 429s. */
+  const pausedUntil = new Map<string, number>();
+  const call = async <T>(what: string, run: () => Promise<T>, maxWaitMs = RATE_LIMIT_MAX_WAIT_MS): Promise<T> => {
+    let waitedMs = 0;
+    let limitedBy: unknown;
+    for (;;) {
+      const pauseMs = (pausedUntil.get(what) ?? 0) - Date.now();
+      if (pauseMs > 0) {
+        if (waitedMs + pauseMs > maxWaitMs) {
+          const seconds = Math.ceil(pauseMs / 1000);
+          throw new AdjutantError('SLACK_FAILED', `Slack ${what} failed: rate limited (Slack asked to wait ${seconds} s more, longer than this call waits: ${maxWaitMs / 1000} s). Worth trying again later.`, {
+            cause: limitedBy,
+            retryable: true,
+          });
+        }
+        await sleep(pauseMs);
+        waitedMs += pauseMs;
+        continue;
+      }
+      try {
+        return await run();
+      } catch (error) {
+        const retryAfter = retryAfterSeconds(error);
+        if (retryAfter === null) throw failed(what, error);
+        limitedBy = error;
+        pausedUntil.set(what, Math.max(pausedUntil.get(what) ?? 0, Date.now() + Math.max(1, retryAfter) * 1000));
+      }
     }
+  };
+  const failed = (what: string, error: unknown): AdjutantError => {
+    const code = (error as { data?: { error?: string } }).data?.error;
+    // Slack's platform errors (channel_not_found, not_in_channel, invalid_auth) will not fix themselves.
+    const permanent = typeof code === 'string' && code !== 'ratelimited' && code !== 'internal_error' && code !== 'fatal_error';
+    const hint =
+      code === 'not_in_channel' || code === 'channel_not_found'
+        ? ' Invite the Adjutant bot to the channel (/invite @Adjutant) and check SLACK_APPROVALS_CHANNEL.'
+        : code === 'invalid_auth' || code === 'not_authed'
+          ? ' Check SLACK_BOT_TOKEN.'
+          : '';
+    return new AdjutantError('SLACK_FAILED', `Slack ${what} failed: ${code ?? errorMessage(error)}.${hint}`, { cause: error, retryable: !permanent });
   };
   return {
     async postApprovalCard(channel, card, draftId) {
@@ -102,15 +147,31 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     async postNotice(channel, text) {
       await call('chat.postMessage', () => client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false }));
     },
+    async postReply(channel, threadTs, text) {
+      const result = await call('chat.postMessage', () => client.chat.postMessage({ channel, thread_ts: threadTs, text, unfurl_links: false, unfurl_media: false }));
+      if (!result.ts) throw new AdjutantError('SLACK_FAILED', 'Slack chat.postMessage returned no ts', { retryable: true });
+      return { ts: result.ts };
+    },
+    async threadTurns(channel, threadTs, beforeTs, botUserId, limit) {
+      const result = await call('conversations.replies', () => client.conversations.replies({ channel, ts: threadTs, limit: 200 }));
+      const messages = (result.messages ?? []).filter((message) => message.ts !== undefined && Number(message.ts) < Number(beforeTs) && (message.text ?? '').trim() !== '');
+      return messages.slice(-limit).map((message) => ({
+        role: message.bot_id !== undefined || (botUserId !== null && message.user === botUserId) ? ('assistant' as const) : ('user' as const),
+        text: (message.text ?? '').replace(/<@[A-Z0-9]+>/g, '').trim(),
+      }));
+    },
+    async publishHome(userId, view) {
+      await call('views.publish', () => client.views.publish({ user_id: userId, view }));
+    },
     async openModal(triggerId, view) {
-      await call('views.open', () => client.views.open({ trigger_id: triggerId, view }));
+      await call('views.open', () => client.views.open({ trigger_id: triggerId, view }), PROMPT_MAX_WAIT_MS);
     },
     async postEphemeral(channel, user, text) {
       await call('chat.postEphemeral', () => client.chat.postEphemeral({ channel, user, text }));
     },
     async userIdForEmail(email) {
       try {
-        const result = await client.users.lookupByEmail({ email });
+        const result = await call('users.lookupByEmail', () => client.users.lookupByEmail({ email }));
         return result.user?.id ?? null;
       } catch {
         // No such user, or the users:read.email scope is missing: the card names the address instead.
@@ -119,7 +180,7 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     },
     async permalink(channel, ts) {
       try {
-        const result = await client.chat.getPermalink({ channel, message_ts: ts });
+        const result = await call('chat.getPermalink', () => client.chat.getPermalink({ channel, message_ts: ts }), PROMPT_MAX_WAIT_MS);
         return result.permalink ?? null;
       } catch {
         return null;
@@ -130,6 +191,12 @@ export function createSlackPoster(client: WebClient): SlackPoster {
 
 function carries(message: { metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }, type: string, draftId: string): boolean {
   return message.metadata?.event_type === type && message.metadata.event_payload?.draft_id === draftId;
+}
+
+/** Seconds Slack asked us to wait, when the error is an HTTP 429 (the client rejects those: see above). */
+function retryAfterSeconds(error: unknown): number | null {
+  const limited = error as { code?: unknown; retryAfter?: unknown };
+  return limited.code === 'slack_webapi_rate_limited_error' && typeof limited.retryAfter === 'number' ? limited.retryAfter : null;
 }
 
 function requireTs(ts: string | undefined): string {

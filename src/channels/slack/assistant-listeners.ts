@@ -1,0 +1,145 @@
+/**
+ * Slack as the team's way in: `/adjutant` commands, @mentions and direct messages answered
+ * from memory (a thread is one conversation), a reply in a draft card's thread taken as a
+ * redraft instruction, and the App Home overview. Every listener acknowledges first; the work
+ * follows, so nothing waits on Slack's three seconds.
+ */
+import type { App, RespondFn } from '@slack/bolt';
+import { z } from 'zod';
+import type { Logger } from '../../logger.ts';
+import type { ConversationTurn, TeamAssistant } from '../../orchestrator/team-assistant.ts';
+import { escapeMrkdwn } from './blocks.ts';
+import { homeView, overviewText, type CardLink } from './overview-view.ts';
+import type { SlackPoster } from './slack-poster.ts';
+
+export const HELP_TEXT = [
+  '*Adjutant* answers from the team’s memory: email it has seen, Slack threads it is in, and facts you tell it.',
+  '• `/adjutant ask <question>`: an answer with numbered sources (or mention @Adjutant in a thread; follow-ups in that thread continue the conversation)',
+  '• `/adjutant search <words>`: the best matches, with links',
+  '• `/adjutant remember <subject>: <fact>`: a fact for later; saying it again on the same subject replaces it (the old one is kept in its history)',
+  '• `/adjutant status`: drafts waiting, sends that need you, the mailbox, jobs, and this week’s model spend',
+  '• `/adjutant briefing`: the morning briefing, on demand',
+  '• `/adjutant help`: this list',
+].join('\n');
+
+const BRIEFING_NOT_YET = 'The morning briefing is not built yet: `/adjutant status` shows what waits on the team meanwhile.';
+
+/** Conversation history fetched for a follow-up: enough turns to keep the topic, bounded cost. */
+const HISTORY_TURNS = 10;
+
+const command = z.object({ text: z.string().default(''), user_id: z.string(), channel_id: z.string(), trigger_id: z.string().optional() });
+const mention = z.object({ user: z.string(), text: z.string().default(''), ts: z.string(), channel: z.string(), thread_ts: z.string().optional(), bot_id: z.string().optional() });
+const directMessage = z.object({
+  channel_type: z.string(),
+  channel: z.string(),
+  user: z.string(),
+  text: z.string().default(''),
+  ts: z.string(),
+  thread_ts: z.string().optional(),
+  bot_id: z.string().optional(),
+  subtype: z.string().optional(),
+});
+
+export function registerAssistant(app: App, deps: { assistant: TeamAssistant; poster: SlackPoster; approvalsChannel: string | null; logger: Logger }): void {
+  const { assistant, poster, logger } = deps;
+  let botUser: Promise<{ userId: string | null; url: string }> | null = null;
+  const bot = () =>
+    (botUser ??= app.client.auth.test().then(
+      (result) => ({ userId: result.user_id ?? null, url: result.url ?? 'https://slack.com/' }),
+      () => {
+        botUser = null;
+        return { userId: null, url: 'https://slack.com/' };
+      },
+    ));
+  const cardLink = async (): Promise<CardLink> => {
+    const { url } = await bot();
+    const base = url.endsWith('/') ? url : `${url}/`;
+    return (channel, ts) => `${base}archives/${channel}/p${ts.replace('.', '')}`;
+  };
+  const failed = (what: string) => (error: unknown) => logger.warn({ err: error }, `could not ${what}`);
+
+  // Slack's HTTP answer goes out when a listener returns (processBeforeResponse), and a model's
+  // answer can take longer than Slack waits: so the listeners acknowledge, start the work, and
+  // return; the answer follows in its own message.
+  app.command('/adjutant', async ({ ack, body, respond }) => {
+    await ack();
+    void runCommand(body, respond).catch(failed('answer the command'));
+  });
+
+  async function runCommand(body: unknown, respond: RespondFn): Promise<void> {
+    const parsed = command.safeParse(body);
+    if (!parsed.success) return;
+    const { text, user_id: userId, channel_id: channel } = parsed.data;
+    const [verb = ''] = text.trim().split(/\s+/);
+    const argument = text.trim().slice(verb.length).trim();
+    // Asked in a direct message: answered privately. Elsewhere the answer is for the channel.
+    const responseType = channel.startsWith('D') ? 'ephemeral' : 'in_channel';
+    const reply = (message: string) => respond({ response_type: responseType, text: message, replace_original: false }).catch(failed('answer the command'));
+    const askedIn = { channel };
+    try {
+      switch (verb.toLowerCase()) {
+        case 'ask':
+          if (!argument) return void (await reply('Ask what? `/adjutant ask <question>`'));
+          return void (await reply(await assistant.ask({ question: argument, askedIn, history: [], questionId: `${channel}:${Date.now()}` })));
+        case 'search':
+          if (!argument) return void (await reply('Search for what? `/adjutant search <words>`'));
+          return void (await reply(await assistant.search({ text: argument, askedIn, questionId: `${channel}:${Date.now()}` })));
+        case 'remember':
+          if (!argument) return void (await reply('Remember what? `/adjutant remember <subject>: <fact>`'));
+          return void (await reply(await assistant.remember({ text: argument, userId, channel, isPrivate: channel.startsWith('G') || channel.startsWith('D'), ref: `${channel}/command-${Date.now()}` })));
+        case 'status':
+          return void (await reply(overviewText(await assistant.overview(), new Date(), await cardLink())));
+        case 'briefing':
+          return void (await reply(BRIEFING_NOT_YET));
+        default:
+          return void (await reply(verb === '' || verb.toLowerCase() === 'help' ? HELP_TEXT : `I don’t know “${escapeMrkdwn(verb)}”.\n\n${HELP_TEXT}`));
+      }
+    } catch (error) {
+      logger.error({ err: error, verb }, '/adjutant failed');
+      await reply(`Sorry, that failed: ${escapeMrkdwn(error instanceof Error ? error.message : String(error)).slice(0, 300)}`);
+    }
+  }
+
+  /** An answer in the thread, with the thread's earlier turns as the conversation so far. */
+  async function answerInThread(channel: string, threadTs: string, ts: string, question: string): Promise<void> {
+    const { userId: botId } = await bot();
+    const history = threadTs === ts ? [] : await poster.threadTurns(channel, threadTs, ts, botId, HISTORY_TURNS).catch(() => [] as ConversationTurn[]);
+    // Asked here: what is private to this channel (or this conversation) may be used here.
+    const answer = await assistant.ask({ question, askedIn: { channel }, history, questionId: `${channel}:${ts}` });
+    await poster.postReply(channel, threadTs, answer);
+  }
+
+  app.event('app_mention', async ({ event }) => {
+    const parsed = mention.safeParse(event);
+    if (!parsed.success || parsed.data.bot_id) return;
+    const { channel, ts, thread_ts: threadTs, text } = parsed.data;
+    const question = text.replace(/<@[A-Z0-9]+>/g, '').trim();
+    if (!question) return void poster.postReply(channel, threadTs ?? ts, HELP_TEXT).catch(failed('answer the mention'));
+    void answerInThread(channel, threadTs ?? ts, ts, question).catch(failed('answer the mention'));
+  });
+
+  app.event('message', async ({ event }) => {
+    const parsed = directMessage.safeParse(event);
+    if (!parsed.success || parsed.data.bot_id || (parsed.data.subtype && parsed.data.subtype !== 'thread_broadcast')) return;
+    const message = parsed.data;
+    if (message.text.trim() === '') return;
+    if (message.channel_type === 'im') {
+      void answerInThread(message.channel, message.thread_ts ?? message.ts, message.ts, message.text.trim()).catch(failed('answer the direct message'));
+      return;
+    }
+    // A teammate's reply under a draft card: an instruction for a new version.
+    if (deps.approvalsChannel && message.channel === deps.approvalsChannel && message.thread_ts && message.thread_ts !== message.ts) {
+      if (/<@[A-Z0-9]+>/.test(message.text)) return; // a mention is a question (app_mention answers it)
+      const outcome = await assistant.redraftFromThread({ channel: message.channel, threadTs: message.thread_ts, userId: message.user, text: message.text.trim() });
+      // Not awaited: the event's response must not wait on Slack's rate limit.
+      if (outcome === 'queued') void poster.postEphemeral(message.channel, message.user, 'Redrafting with your note: the new version will replace the draft in this thread.').catch(failed('confirm the redraft'));
+      else if (outcome === 'no-model') void poster.postEphemeral(message.channel, message.user, 'No language model is configured, so nothing can be redrafted: use Edit on the draft.').catch(failed('answer the thread reply'));
+    }
+  });
+
+  app.event('app_home_opened', async ({ event }) => {
+    if (event.tab !== 'home') return;
+    const view = homeView(await assistant.overview(), new Date(), await cardLink());
+    await poster.publishHome(event.user, view).catch(failed('publish the App Home'));
+  });
+}

@@ -1,0 +1,71 @@
+import type { types } from '@slack/bolt';
+import { formatUsd } from '../../brains/weekly-budget.ts';
+import type { Overview } from '../../orchestrator/team-assistant.ts';
+import { escapeMrkdwn } from './blocks.ts';
+
+type KnownBlock = types.KnownBlock;
+
+/** A link to a card, built from its channel and ts (the permalink form; no API call per row). */
+export type CardLink = (channel: string, ts: string) => string;
+
+/** "3 h", "2 d": how long something has waited. */
+export function age(since: Date, now: Date): string {
+  const minutes = Math.max(0, Math.round((now.getTime() - since.getTime()) / 60_000));
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
+}
+
+function linked(text: string, channel: string | null, ts: string | null, link: CardLink): string {
+  const shown = escapeMrkdwn(text).replace(/\|/g, '¦');
+  return channel && ts ? `<${link(channel, ts)}|${shown}>` : shown;
+}
+
+/** The lines of the overview, as Slack mrkdwn: the same for App Home and /adjutant status. */
+export function overviewSections(overview: Overview, now: Date, link: CardLink): { title: string; lines: string[] }[] {
+  const sections: { title: string; lines: string[] }[] = [];
+  sections.push({
+    title: `Waiting for approval (${overview.pending.length})`,
+    lines:
+      overview.pending.length === 0
+        ? ['Nothing waits for a decision.']
+        : overview.pending.map((draft) => `• ${linked(draft.subject, draft.channel, draft.cardTs, link)} to ${escapeMrkdwn(draft.to)}, waiting ${age(draft.since, now)}`),
+  });
+  if (overview.attention.length > 0) {
+    sections.push({
+      title: `Sends that need you (${overview.attention.length})`,
+      lines: overview.attention.map((draft) => `• ${linked(draft.subject, draft.channel, draft.cardTs, link)} to ${escapeMrkdwn(draft.to)}: ${draft.status === 'unknown' ? 'may have been sent' : 'failed'}${draft.error ? ` (${escapeMrkdwn(draft.error.slice(0, 200))})` : ''}`),
+    });
+  }
+  const mailbox = overview.mailbox;
+  sections.push({
+    title: 'Mailbox',
+    lines: [mailbox.status === 'ok' ? `✅ ${escapeMrkdwn(mailbox.detail ?? 'watching')}` : mailbox.status === 'failing' ? `⚠️ ${escapeMrkdwn(mailbox.error)}` : `Not watched: ${escapeMrkdwn(mailbox.reason)}`],
+  });
+  const failing = [
+    ...overview.deadJobs.map((job) => `• ⚠️ ${escapeMrkdwn(job.name)} gave up after ${job.failCount} tries: ${escapeMrkdwn((job.reason ?? 'no reason recorded').slice(0, 200))}`),
+    ...overview.retrying.map((job) => `• ⏳ ${escapeMrkdwn(job.name)} retries at ${job.nextRunAt.toISOString().slice(11, 16)} UTC: ${escapeMrkdwn((job.reason ?? 'no reason recorded').slice(0, 200))}`),
+  ];
+  sections.push({ title: 'Jobs', lines: failing.length === 0 ? ['All jobs are running normally.'] : failing });
+  const week = overview.models;
+  const share = week.servedCalls === 0 ? 'no calls yet' : `${Math.round((week.localCalls / week.servedCalls) * 100)}% served locally (${week.localCalls} of ${week.servedCalls} calls)`;
+  sections.push({ title: 'Models this week', lines: [`${formatUsd(week.spentUsd)} of ${formatUsd(week.limitUsd)} spent; ${share}.`] });
+  return sections;
+}
+
+export function overviewText(overview: Overview, now: Date, link: CardLink): string {
+  return overviewSections(overview, now, link)
+    .map((section) => [`*${section.title}*`, ...section.lines].join('\n'))
+    .join('\n\n')
+    .slice(0, 3900);
+}
+
+/** The App Home tab. */
+export function homeView(overview: Overview, now: Date, link: CardLink): types.HomeView {
+  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: 'Adjutant' } }];
+  for (const section of overviewSections(overview, now, link)) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*${section.title}*\n${section.lines.join('\n')}`.slice(0, 2900) } });
+  }
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Updated ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC · /adjutant help` }] });
+  return { type: 'home', blocks };
+}

@@ -1,0 +1,184 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { startService, type Service } from '../src/main.ts';
+import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
+import { sendSignedEvent, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
+import { createTestDatabase, type TestDatabase } from './support/databases.ts';
+import { waitUntil } from './support/wait.ts';
+
+/**
+ * Asking the memory from Slack, through the running service: `/adjutant` (signed like Slack,
+ * acknowledged at once, answered through its response_url), @mentions answered in their thread
+ * with the thread as the conversation, direct messages, and the App Home overview.
+ */
+const BOT_TOKEN = 'xoxb-test-bot-token';
+const SIGNING_SECRET = 'test-signing-secret-0123456789';
+const APPROVALS = 'C0APPROVALS';
+const ALICE = 'U0ALICE';
+
+/** Where Slack's response_url points: the answers to slash commands arrive here. */
+async function startResponseCatcher(): Promise<{ url: string; responses: Record<string, unknown>[]; close(): Promise<void> }> {
+  const responses: Record<string, unknown>[] = [];
+  const server = createServer((request: IncomingMessage, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      responses.push(JSON.parse(body) as Record<string, unknown>);
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/commands/1`, responses, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe('asking Adjutant in Slack (postgres)', () => {
+  let database: TestDatabase;
+  let slack: SlackFake;
+  let anthropic: AnthropicFake;
+  let catcher: Awaited<ReturnType<typeof startResponseCatcher>>;
+  let service: Service;
+  let url: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE] } });
+    catcher = await startResponseCatcher();
+    anthropic = await startAnthropicFake({
+      apiKey: 'sk-ant-test-key',
+      respond: (body) => {
+        const prompt = JSON.stringify(body.messages);
+        if (prompt.includes('delivery van')) return JSON.stringify({ answer: 'The van is serviced on Fridays [1].', cited: [1], confident: true });
+        return JSON.stringify({ answer: 'The Wi-Fi password is oak-1234 [1].', cited: [1], confident: true });
+      },
+    });
+    const config = loadConfig({
+      envFile: null,
+      env: {
+        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+        DATA_DIR: database.dataDir,
+        PORT: '0',
+        LOG_LEVEL: 'error',
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: slack.apiUrl,
+        SLACK_APPROVALS_CHANNEL: APPROVALS,
+        SLACK_MEMORY_CHANNELS: 'none',
+        MAIL_FROM: 'Acme Ops <ops@team.example>',
+        EMBEDDER: 'none',
+        ANTHROPIC_API_KEY: 'sk-ant-test-key',
+        ANTHROPIC_BASE_URL: anthropic.url,
+      },
+    });
+    service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
+    url = `http://127.0.0.1:${service.port}/slack/events`;
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await Promise.all([slack?.close(), anthropic?.close(), catcher?.close()]);
+    await database?.drop();
+  });
+
+  async function command(text: string, channel = 'C0GENERAL'): Promise<Record<string, unknown>> {
+    const before = catcher.responses.length;
+    const body = new URLSearchParams({
+      token: 'legacy',
+      team_id: 'T000FAKE',
+      channel_id: channel,
+      channel_name: 'general',
+      user_id: ALICE,
+      user_name: 'alice',
+      command: '/adjutant',
+      text,
+      response_url: catcher.url,
+      trigger_id: '1234.5678.cmd',
+      api_app_id: 'A000FAKE',
+    }).toString();
+    const timestamp = Math.floor(Date.now() / 1000);
+    const started = Date.now();
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': slackSignature(SIGNING_SECRET, timestamp, body) },
+      body,
+    });
+    expect(response.status).toBe(200);
+    // Acknowledged well within Slack's three seconds, even when the answer takes longer.
+    expect(Date.now() - started).toBeLessThan(3000);
+    return waitUntil(`the answer to "/adjutant ${text}"`, () => catcher.responses[before]);
+  }
+
+  it('remembers a fact and answers a question about it with a numbered, linked source', async () => {
+    const stored = await command('remember wifi password: oak-1234');
+    expect(stored).toMatchObject({ response_type: 'in_channel' });
+    expect(String(stored.text)).toBe('Remembered: “wifi password: oak-1234”.');
+
+    const answer = await command('ask what is the wifi password?');
+    expect(String(answer.text)).toContain('The Wi-Fi password is oak-1234');
+    expect(String(answer.text)).toMatch(/Sources/);
+    expect(String(answer.text)).toContain('wifi password');
+    const modelCall = await service.database.prisma.modelCall.findFirst({ where: { purpose: 'answer' } });
+    expect(modelCall).toMatchObject({ provider: 'anthropic', servedKind: 'question', ok: true });
+  });
+
+  it('says plainly when memory has nothing, lists matches for search, and shows help for anything else', async () => {
+    const before = anthropic.requests.length;
+    const nothing = await command('ask who won the 1998 regatta?');
+    expect(String(nothing.text)).toMatch(/nothing/i);
+    expect(anthropic.requests.length).toBe(before);
+
+    const found = await command('search wifi');
+    expect(String(found.text)).toContain('[1] wifi password: oak-1234');
+    const help = await command('dance');
+    expect(String(help.text)).toContain('I don’t know “dance”');
+    expect(String(help.text)).toContain('/adjutant ask <question>');
+    expect(String((await command('')).text)).toContain('/adjutant remember <subject>: <fact>');
+  });
+
+  it('answers privately when asked in a direct message, and shows status in the channel', async () => {
+    const privately = await command('ask what is the wifi password?', 'D0ALICE');
+    expect(privately).toMatchObject({ response_type: 'ephemeral' });
+    const status = await command('status');
+    expect(String(status.text)).toContain('*Waiting for approval (0)*');
+    expect(String(status.text)).toContain('*Models this week*');
+    expect(String(status.text)).toMatch(/served locally|no calls yet/);
+  });
+
+  it('answers a mention in its thread, and a follow-up in that thread sees the conversation so far', async () => {
+    await command('remember delivery van: serviced on Fridays at the Mill Road garage');
+    const posts = slack.callsTo('chat.postMessage').length;
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> when is the delivery van serviced?', ts: '1700000000.000100', channel: 'C0GENERAL', event_ts: '1700000000.000100' });
+    const [answer] = (await slack.waitFor('chat.postMessage', posts + 1)).slice(posts);
+    expect(answer?.args).toMatchObject({ channel: 'C0GENERAL', thread_ts: '1700000000.000100' });
+    expect(String(answer?.args.text)).toContain('The van is serviced on Fridays');
+
+    const answerTs = String((answer?.reply as { ts?: string } | undefined)?.ts);
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> and where?', ts: String(Number(answerTs) + 1), thread_ts: '1700000000.000100', channel: 'C0GENERAL', event_ts: String(Number(answerTs) + 1) });
+    const [followUp] = (await slack.waitFor('chat.postMessage', posts + 2)).slice(posts + 1);
+    expect(followUp?.args.thread_ts).toBe('1700000000.000100');
+    // The model saw the earlier answer in the thread as the conversation.
+    const prompt = JSON.stringify(anthropic.requests.at(-1)?.body?.messages);
+    expect(prompt).toContain('<conversation>');
+    expect(prompt).toContain('The van is serviced on Fridays');
+  });
+
+  it('answers a direct message in the conversation with the bot', async () => {
+    const posts = slack.callsTo('chat.postMessage').length;
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'message', channel_type: 'im', channel: 'D0ALICE', user: ALICE, text: 'what is the wifi password?', ts: '1700000100.000100', event_ts: '1700000100.000100' });
+    const [answer] = (await slack.waitFor('chat.postMessage', posts + 1)).slice(posts);
+    expect(answer?.args.channel).toBe('D0ALICE');
+    expect(String(answer?.args.text)).toContain('oak-1234');
+  });
+
+  it('publishes the App Home with what waits on the team', async () => {
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_home_opened', user: ALICE, channel: 'D0ALICE', tab: 'home', event_ts: '1700000200.000100' });
+    const [published] = await slack.waitFor('views.publish', 1);
+    expect(published?.args.user_id).toBe(ALICE);
+    const view = JSON.stringify(published?.args.view);
+    expect(view).toContain('Waiting for approval (0)');
+    expect(view).toContain('Mailbox');
+    expect(view).toContain('Models this week');
+  });
+});
