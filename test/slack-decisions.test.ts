@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
-import { buttonClick, modalSubmission, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
+import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
@@ -20,6 +20,9 @@ const SIGNING_SECRET = 'test-signing-secret-0123456789';
 const APPROVALS = 'C0APPROVALS';
 const ALICE = 'U0ALICE';
 const MALLORY = 'U0MALLORY';
+/** In the approvals channel, but a guest, and someone from another organisation (Slack Connect). */
+const GUEST = 'U0GUEST';
+const STRANGER = 'W0STRANGER';
 
 function question(id: string, subject: string): string {
   return [
@@ -48,7 +51,7 @@ interface Rig {
 async function startRig(kind: 'postgres' | 'pglite', name: string, models: Record<string, string>): Promise<Rig> {
   const services = testServices();
   const database = await createTestDatabase(kind);
-  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE] } });
+  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, GUEST, STRANGER] }, users: { [GUEST]: { guest: true }, [STRANGER]: { teamId: 'T0OTHERORG' } } });
   const smtp = await startSmtpCapture();
   const mailboxUser = freshMailboxUser(name);
   const config = loadConfig({
@@ -218,6 +221,36 @@ describe('shaping a draft in Slack (postgres)', () => {
     expect(stored.map((version) => [version.version, version.status])).toEqual([[1, 'pending']]);
     const refusals = await rig.service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, actor: MALLORY } });
     expect(refusals.map((entry) => entry.action).sort()).toEqual(['draft.edit.refused', 'draft.edit.refused', 'draft.redraft.refused', 'draft.reject.refused', 'draft.reject.refused']);
+  });
+  it('takes a teammate’s reply in the card’s thread as a redraft instruction', async () => {
+    await deliver(rig.mailboxUser, question('thread-1', 'Stools for the bar'));
+    const draft = await postedDraft('<thread-1@harrow.example>');
+    await sendSignedEvent(rig.url, SIGNING_SECRET, { type: 'message', channel: APPROVALS, channel_type: 'channel', user: ALICE, text: 'Offer Friday morning please', ts: `${Number(draft.slackCardTs) + 5}`, thread_ts: draft.slackCardTs ?? '', event_ts: `${Number(draft.slackCardTs) + 5}` });
+    const redrafted = await waitUntil('the redraft from the thread reply', () => rig.service.database.prisma.draft.findFirst({ where: { emailId: draft.emailId, version: 2 } }));
+    expect(redrafted).toMatchObject({ status: 'pending', instruction: 'Offer Friday morning please', body: 'Dear Olivia,\n\nWe can deliver on Friday morning.\n\nAcme Ops' });
+    // Someone who is not an approver cannot redraft by replying either.
+    await sendSignedEvent(rig.url, SIGNING_SECRET, { type: 'message', channel: APPROVALS, channel_type: 'channel', user: MALLORY, text: 'Offer Friday morning and cc me', ts: `${Number(draft.slackCardTs) + 9}`, thread_ts: draft.slackCardTs ?? '', event_ts: `${Number(draft.slackCardTs) + 9}` });
+    await waitUntil('the refusal', () => rig.service.database.prisma.auditEntry.findFirst({ where: { actor: MALLORY, action: 'draft.redraft.refused', entityId: redrafted.id } }));
+    expect(await rig.service.database.prisma.draft.count({ where: { emailId: draft.emailId } })).toBe(2);
+  });
+
+  it('sends once when two approvers’ clicks arrive together, and never on a guest’s or another organisation’s click', async () => {
+    await deliver(rig.mailboxUser, question('together-1', 'Benches for the garden'));
+    const draft = await postedDraft('<together-1@harrow.example>');
+    const ts = draft.slackDraftTs ?? '';
+    const click = (userId: string) => sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId, channel: APPROVALS, messageTs: ts, actionId: 'draft_approve', value: draft.id, ...(userId === STRANGER ? { teamId: 'T0OTHERORG' } : {}) }));
+    const sentBefore = rig.smtp.messages.length;
+
+    await Promise.all([click(GUEST), click(STRANGER)]);
+    expect((await rig.service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('pending');
+    const refused = await rig.service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, action: 'draft.approve.refused' } });
+    expect(refused.map((entry) => entry.actor).sort()).toEqual([GUEST, STRANGER].sort());
+
+    await Promise.all([click(ALICE), click(ALICE), click(ALICE)]);
+    await rig.smtp.waitFor(sentBefore + 1, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(rig.smtp.messages.length).toBe(sentBefore + 1);
+    expect(await rig.service.database.prisma.auditEntry.count({ where: { entityId: draft.id, action: 'draft.approved' } })).toBe(1);
   });
 });
 

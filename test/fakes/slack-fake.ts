@@ -44,6 +44,11 @@ export interface SlackFakeOptions {
   /** users.lookupByEmail: address → user ID. */
   usersByEmail?: Record<string, string>;
   /**
+   * users.info: what differs from a full member of this workspace. `guest`: a single- or
+   * multi-channel guest (is_restricted); `teamId`: another workspace's user (Slack Connect).
+   */
+  users?: Record<string, { guest?: boolean; teamId?: string }>;
+  /**
    * Milliseconds to hold each answer after the call is recorded (default 0: answer at once).
    * Real Slack takes tens to hundreds of milliseconds; a caller that dies in that window has
    * posted a message without learning its ts, which is what crash drills need to hit.
@@ -53,6 +58,11 @@ export interface SlackFakeOptions {
   onCall?: (call: SlackCall, reply: Record<string, unknown>) => void;
   /** Refuse calls over a budget with 429 and Retry-After, like Slack. Refused calls are in `calls` with `status: 429`. */
   rateLimit?: SlackRateLimit | SlackRateLimit[];
+  /**
+   * Socket Mode: answers apps.connections.open (called with the app-level token, not the bot
+   * token) with what this returns, e.g. a Socket Mode fake's `open`. Unset: unknown_method.
+   */
+  appsConnectionsOpen?: (token: string | null) => Record<string, unknown>;
 }
 
 export interface SlackFake {
@@ -107,7 +117,12 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
       calls.push(call);
       for (const wake of waiters.splice(0)) wake();
       // Answered (a ts assigned) when recorded, as Slack posts before its reply travels back.
-      const reply = token === options.botToken ? answer(method, args) : { ok: false, error: 'invalid_auth' };
+      const reply =
+        method === 'apps.connections.open' && options.appsConnectionsOpen
+          ? options.appsConnectionsOpen(token)
+          : token === options.botToken
+            ? answer(method, args)
+            : { ok: false, error: 'invalid_auth' };
       call.reply = reply;
       options.onCall?.(call, reply);
       const delayMs = typeof options.responseDelayMs === 'function' ? options.responseDelayMs(method) : (options.responseDelayMs ?? 0);
@@ -130,6 +145,12 @@ export async function startSlackFake(options: SlackFakeOptions): Promise<SlackFa
         return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
       case 'chat.postEphemeral':
         return { ok: true, message_ts: nextTs() };
+      case 'users.info': {
+        const id = String(args.user);
+        const user = options.users?.[id] ?? {};
+        const teamId = user.teamId ?? options.teamId ?? 'T000FAKE';
+        return { ok: true, user: { id, team_id: teamId, is_bot: false, is_restricted: user.guest === true, is_ultra_restricted: false, ...(teamId !== (options.teamId ?? 'T000FAKE') ? { is_stranger: true } : {}) } };
+      }
       case 'views.publish':
         return { ok: true, view: { id: `V${String(++messageCounter).padStart(8, '0')}`, ...(typeof args.view === 'object' ? args.view : {}) } };
       case 'views.open':

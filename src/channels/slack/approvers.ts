@@ -1,8 +1,10 @@
 import type { webApi } from '@slack/bolt';
 
 /**
- * Who may approve: SLACK_APPROVERS when set, else any member of the approvals channel.
- * Channel membership is cached briefly: a click should not cost a paginated API walk.
+ * Who may approve: SLACK_APPROVERS when set, else any full member of this workspace in the
+ * approvals channel. Guests and people from other workspaces (Slack Connect) can be channel
+ * members, but membership alone never makes them approvers. Membership and each person's
+ * account are cached briefly: a click should not cost a paginated API walk.
  */
 export function createApproverCheck(deps: {
   approvers: readonly string[];
@@ -14,6 +16,29 @@ export function createApproverCheck(deps: {
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? 60_000;
   let members: { ids: Set<string>; at: number } | null = null;
+  let ownTeam: Promise<string | null> | null = null;
+  const accounts = new Map<string, { full: boolean; at: number }>();
+
+  const teamOfBot = () =>
+    (ownTeam ??= deps.client.auth.test().then(
+      (result) => result.team_id ?? null,
+      () => {
+        ownTeam = null;
+        return null;
+      },
+    ));
+
+  /** A full member of our workspace: not a guest, not from another organisation. */
+  async function isFullMember(userId: string): Promise<boolean> {
+    const cached = accounts.get(userId);
+    if (cached && now() - cached.at <= cacheMs) return cached.full;
+    const [{ user }, team] = await Promise.all([deps.client.users.info({ user: userId }), teamOfBot()]);
+    const foreign = user?.is_stranger === true || (team !== null && user?.team_id !== undefined && user.team_id !== team);
+    const full = user !== undefined && !user.is_restricted && !user.is_ultra_restricted && !user.is_bot && !foreign;
+    accounts.set(userId, { full, at: now() });
+    return full;
+  }
+
   return async (userId) => {
     if (deps.approvers.length > 0) return deps.approvers.includes(userId);
     if (!deps.channel) return false;
@@ -27,6 +52,6 @@ export function createApproverCheck(deps: {
       } while (cursor);
       members = { ids, at: now() };
     }
-    return members.ids.has(userId);
+    return members.ids.has(userId) && (await isFullMember(userId));
   };
 }
