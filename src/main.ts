@@ -207,8 +207,17 @@ export async function startService(config: Config, options: ServiceOptions = {})
         now: () => new Date(),
         logger,
       });
-      slack.handleApprovals(approvals);
-      slack.handleAssistant(createTeamAssistant({ memory, router, database, health, approvals, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD }), config.SLACK_APPROVALS_CHANNEL ?? null);
+      // The Slack features, each with the port it declares: approvals, asking, home.
+      const [{ registerApprovals }, { registerAsking }, { registerHome }] = await Promise.all([
+        import('./channels/slack/approvals.ts'),
+        import('./channels/slack/asking.ts'),
+        import('./channels/slack/home.ts'),
+      ]);
+      const assistant = createTeamAssistant({ memory, router, database, health, approvals, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD });
+      const slackLogger = logger.child({ component: 'slack' });
+      registerApprovals(slack.app, { approvals, poster: slack.poster, logger: slackLogger });
+      registerAsking(slack.app, { assistant, poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL ?? null, logger: slackLogger });
+      registerHome(slack.app, { home: assistant, poster: slack.poster, logger: slackLogger });
       slack.rememberConversations(slackMemoryPort({ memory, prisma }), config.SLACK_MEMORY_CHANNELS);
     }
 

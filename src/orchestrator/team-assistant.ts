@@ -1,44 +1,21 @@
 import { answerQuestion, formatAnswer } from '../agents/answerer.ts';
 import type { ModelRouter } from '../brains/router.ts';
-import { createWeeklyBudget, type WeekSpend } from '../brains/weekly-budget.ts';
+import { createWeeklyBudget } from '../brains/weekly-budget.ts';
+import type { AskingPort } from '../channels/slack/asking.ts';
+import type { HomePort } from '../channels/slack/home.ts';
 import type { Database } from '../db/database.ts';
-import { readDeadJobs, readRetryingJobs, type DeadJob, type RetryingJob } from '../db/job-table.ts';
-import type { HealthRegistry, PartReport } from '../health.ts';
+import { readDeadJobs, readRetryingJobs } from '../db/job-table.ts';
+import type { HealthRegistry } from '../health.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { ApprovalService } from './approvals.ts';
 import type { Draft } from './draft-store.ts';
 import { escapeMrkdwn as escape } from '../channels/slack/blocks.ts';
 
-/** What the team sees at a glance (App Home, /adjutant status). */
-export interface Overview {
-  /** Drafts waiting for a decision, oldest first. */
-  pending: { draftId: string; subject: string; to: string; since: Date; channel: string | null; cardTs: string | null }[];
-  /** Sends that need a person: failed, may have been sent. */
-  attention: { draftId: string; status: string; subject: string; to: string; error: string | null; channel: string | null; cardTs: string | null }[];
-  deadJobs: DeadJob[];
-  retrying: RetryingJob[];
-  /** The mailbox watcher's health (disabled when IMAP is not configured). */
-  mailbox: PartReport;
-  models: WeekSpend;
-}
-
-export interface ConversationTurn {
-  role: 'user' | 'assistant';
-  text: string;
-}
-
-/** What Slack's listeners ask of the rest of Adjutant: they stay free of the memory and the models. */
-export interface TeamAssistant {
-  /** An answer from memory with numbered citations, as Slack mrkdwn. */
-  ask(input: { question: string; askedIn: { channel: string } | null; history: ConversationTurn[]; questionId: string }): Promise<string>;
-  /** The best matches, as Slack mrkdwn. */
-  search(input: { text: string; askedIn: { channel: string } | null; questionId: string }): Promise<string>;
-  /** Store a fact said by a teammate; a newer statement on the same subject supersedes. */
-  remember(input: { text: string; userId: string; channel: string; isPrivate: boolean; ref: string }): Promise<string>;
-  overview(): Promise<Overview>;
-  /** A teammate's reply in a draft card's thread, taken as a redraft instruction. */
-  redraftFromThread(input: { channel: string; threadTs: string; userId: string; text: string }): Promise<'queued' | 'not-a-draft' | 'not-allowed' | 'not-pending' | 'no-model'>;
-}
+/**
+ * What Slack's asking and home listeners ask of the rest of Adjutant (their ports, declared
+ * next to them); they stay free of memory, models and the database.
+ */
+export type TeamAssistant = AskingPort & HomePort;
 
 export interface TeamAssistantDeps {
   memory: Memory;

@@ -1,9 +1,40 @@
-import type { types } from '@slack/bolt';
+import type { App, types } from '@slack/bolt';
 import { formatUsd } from '../../brains/weekly-budget.ts';
-import type { Overview } from '../../orchestrator/team-assistant.ts';
 import { escapeMrkdwn } from './blocks.ts';
 
 type KnownBlock = types.KnownBlock;
+
+/** What the team sees at a glance (App Home, /adjutant status). */
+export interface Overview {
+  /** Drafts waiting for a decision, oldest first. */
+  pending: { draftId: string; subject: string; to: string; since: Date; channel: string | null; cardTs: string | null }[];
+  /** Sends that need a person: failed, may have been sent. */
+  attention: { draftId: string; status: string; subject: string; to: string; error: string | null; channel: string | null; cardTs: string | null }[];
+  deadJobs: { name: string; failCount: number; reason: string | null }[];
+  retrying: { name: string; nextRunAt: Date; reason: string | null }[];
+  /** The mailbox watcher's health. */
+  mailbox: { status: 'ok'; detail?: string } | { status: 'disabled'; reason: string } | { status: 'failing'; error: string };
+  models: { spentUsd: number; limitUsd: number; localCalls: number; servedCalls: number };
+}
+
+/**
+ * Links to messages in this workspace, in Slack's permalink form, from the workspace URL
+ * (auth.test, asked once): no API call per row.
+ */
+export function slackLinks(app: App): () => Promise<CardLink> {
+  let base: Promise<string> | null = null;
+  return async () => {
+    base ??= app.client.auth.test().then(
+      (result) => (result.url?.endsWith('/') ? result.url : `${result.url ?? 'https://slack.com'}/`),
+      () => {
+        base = null;
+        return 'https://slack.com/';
+      },
+    );
+    const root = await base;
+    return (channel, ts) => `${root}archives/${channel}/p${ts.replace('.', '')}`;
+  };
+}
 
 /** A link to a card, built from its channel and ts (the permalink form; no API call per row). */
 export type CardLink = (channel: string, ts: string) => string;

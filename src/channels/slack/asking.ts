@@ -1,16 +1,33 @@
 /**
- * Slack as the team's way in: `/adjutant` commands, @mentions and direct messages answered
- * from memory (a thread is one conversation), a reply in a draft card's thread taken as a
- * redraft instruction, and the App Home overview. Every listener acknowledges first; the work
- * follows, so nothing waits on Slack's three seconds.
+ * Asking in Slack: `/adjutant` commands, @mentions and direct messages answered from memory (a
+ * thread is one conversation), and a reply in a draft card's thread taken as a redraft
+ * instruction. Every listener acknowledges first; the work follows, so nothing waits on Slack's
+ * three seconds.
  */
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.ts';
-import type { ConversationTurn, TeamAssistant } from '../../orchestrator/team-assistant.ts';
 import { escapeMrkdwn } from './blocks.ts';
-import { homeView, overviewText, type CardLink } from './overview-view.ts';
+import { overviewText, slackLinks, type Overview } from './overview-view.ts';
 import type { SlackPoster } from './slack-poster.ts';
+
+export interface ConversationTurn {
+  role: 'user' | 'assistant';
+  text: string;
+}
+
+/** What the asking listeners need: implemented by the orchestrator, wired in main.ts. */
+export interface AskingPort {
+  /** An answer from memory with numbered citations, as Slack mrkdwn. */
+  ask(input: { question: string; askedIn: { channel: string } | null; history: ConversationTurn[]; questionId: string }): Promise<string>;
+  /** The best matches, as Slack mrkdwn. */
+  search(input: { text: string; askedIn: { channel: string } | null; questionId: string }): Promise<string>;
+  /** Store a fact said by a teammate; a newer statement on the same subject supersedes. */
+  remember(input: { text: string; userId: string; channel: string; isPrivate: boolean; ref: string }): Promise<string>;
+  overview(): Promise<Overview>;
+  /** A teammate's reply in a draft card's thread, taken as a redraft instruction. */
+  redraftFromThread(input: { channel: string; threadTs: string; userId: string; text: string }): Promise<'queued' | 'not-a-draft' | 'not-allowed' | 'not-pending' | 'no-model'>;
+}
 
 export const HELP_TEXT = [
   '*Adjutant* answers from the team’s memory: email it has seen, Slack threads it is in, and facts you tell it.',
@@ -40,22 +57,18 @@ const directMessage = z.object({
   subtype: z.string().optional(),
 });
 
-export function registerAssistant(app: App, deps: { assistant: TeamAssistant; poster: SlackPoster; approvalsChannel: string | null; logger: Logger }): void {
+export function registerAsking(app: App, deps: { assistant: AskingPort; poster: SlackPoster; approvalsChannel: string | null; logger: Logger }): void {
   const { assistant, poster, logger } = deps;
-  let botUser: Promise<{ userId: string | null; url: string }> | null = null;
-  const bot = () =>
+  let botUser: Promise<string | null> | null = null;
+  const botUserId = () =>
     (botUser ??= app.client.auth.test().then(
-      (result) => ({ userId: result.user_id ?? null, url: result.url ?? 'https://slack.com/' }),
+      (result) => result.user_id ?? null,
       () => {
         botUser = null;
-        return { userId: null, url: 'https://slack.com/' };
+        return null;
       },
     ));
-  const cardLink = async (): Promise<CardLink> => {
-    const { url } = await bot();
-    const base = url.endsWith('/') ? url : `${url}/`;
-    return (channel, ts) => `${base}archives/${channel}/p${ts.replace('.', '')}`;
-  };
+  const cardLink = slackLinks(app);
   const failed = (what: string) => (error: unknown) => logger.warn({ err: error }, `could not ${what}`);
 
   // Slack's HTTP answer goes out when a listener returns (processBeforeResponse), and a model's
@@ -102,7 +115,7 @@ export function registerAssistant(app: App, deps: { assistant: TeamAssistant; po
 
   /** An answer in the thread, with the thread's earlier turns as the conversation so far. */
   async function answerInThread(channel: string, threadTs: string, ts: string, question: string): Promise<void> {
-    const { userId: botId } = await bot();
+    const botId = await botUserId();
     const history = threadTs === ts ? [] : await poster.threadTurns(channel, threadTs, ts, botId, HISTORY_TURNS).catch(() => [] as ConversationTurn[]);
     // Asked here: what is private to this channel (or this conversation) may be used here.
     const answer = await assistant.ask({ question, askedIn: { channel }, history, questionId: `${channel}:${ts}` });
@@ -135,11 +148,5 @@ export function registerAssistant(app: App, deps: { assistant: TeamAssistant; po
       if (outcome === 'queued') void poster.postEphemeral(message.channel, message.user, 'Redrafting with your note: the new version will replace the draft in this thread.').catch(failed('confirm the redraft'));
       else if (outcome === 'no-model') void poster.postEphemeral(message.channel, message.user, 'No language model is configured, so nothing can be redrafted: use Edit on the draft.').catch(failed('answer the thread reply'));
     }
-  });
-
-  app.event('app_home_opened', async ({ event }) => {
-    if (event.tab !== 'home') return;
-    const view = homeView(await assistant.overview(), new Date(), await cardLink());
-    await poster.publishHome(event.user, view).catch(failed('publish the App Home'));
   });
 }
