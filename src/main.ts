@@ -31,12 +31,15 @@ import { rememberEmailJob } from './orchestrator/jobs/remember-email.ts';
 import { triageEmailJob } from './orchestrator/jobs/triage-email.ts';
 import { redraftReplyJob } from './orchestrator/jobs/redraft-reply.ts';
 import { createTeamAssistant } from './orchestrator/team-assistant.ts';
+import { createBriefings } from './orchestrator/briefings.ts';
+import { briefingPostJob, briefingTickJob } from './orchestrator/jobs/briefing.ts';
+import { slackLinks } from './channels/slack/overview-view.ts';
 import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
 import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
 import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
-import { JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
+import { JOB_BRIEFING_TICK, JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 import { slackMemoryPort } from './orchestrator/slack-memory.ts';
 
@@ -194,6 +197,23 @@ export async function startService(config: Config, options: ServiceOptions = {})
     };
     queue.define(reconcileJob({ ...deps, announce }, { ...DEFAULT_RECONCILE, ...options.reconcile }));
 
+    // The morning briefing: a tick every minute enqueues the scheduled time that just passed,
+    // keyed by that time, so it is posted once however many workers tick.
+    const briefings = createBriefings({
+      database,
+      health,
+      router,
+      weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD,
+      teamName: deps.teamName,
+      cron: config.BRIEFING_CRON,
+      timezone: config.BRIEFING_TIMEZONE,
+      slack: slack && config.SLACK_BRIEFING_CHANNEL ? { poster: slack.poster, channel: config.SLACK_BRIEFING_CHANNEL } : null,
+      links: slack ? slackLinks(slack.app) : async () => (channel, ts) => `https://slack.com/archives/${channel}/p${ts.replace('.', '')}`,
+      logger,
+    });
+    queue.define(briefingTickJob({ briefings, queue, now: () => new Date() }));
+    queue.define(briefingPostJob({ briefings, now: () => new Date(), logger }));
+
     if (slack) {
       const approvals = createApprovalService({
         drafts,
@@ -213,7 +233,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         import('./channels/slack/asking.ts'),
         import('./channels/slack/home.ts'),
       ]);
-      const assistant = createTeamAssistant({ memory, router, database, health, approvals, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD });
+      const assistant = createTeamAssistant({ memory, router, database, health, approvals, briefings, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD });
       const slackLogger = logger.child({ component: 'slack' });
       registerApprovals(slack.app, { approvals, poster: slack.poster, logger: slackLogger });
       registerAsking(slack.app, { assistant, poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL ?? null, logger: slackLogger });
@@ -277,6 +297,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     await queue.start();
     await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
     if (embedder) await queue.every(JOB_EMBED_MEMORY, options.embedEveryMs ?? 2000);
+    await queue.every(JOB_BRIEFING_TICK, 60_000);
     cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
 
     if (slack) {

@@ -144,6 +144,9 @@ describe('asking Adjutant in Slack (postgres)', () => {
     expect(String(status.text)).toContain('*Waiting for approval (0)*');
     expect(String(status.text)).toContain('*Models this week*');
     expect(String(status.text)).toMatch(/served locally|no calls yet/);
+    const briefing = await command('briefing');
+    expect(briefing).toMatchObject({ response_type: 'in_channel' });
+    expect(JSON.stringify(briefing.blocks)).toContain('Briefing (on demand)');
   });
 
   it('answers a mention in its thread, and a follow-up in that thread sees the conversation so far', async () => {

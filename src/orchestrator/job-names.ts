@@ -17,3 +17,7 @@ export const JOB_BUDGET_NOTICE = 'brains.budget-notice';
 export const JOB_TRIAGE_EMAIL = 'email.triage';
 /** A new version of a pending draft, following a teammate's instruction. */
 export const JOB_REDRAFT_REPLY = 'draft.redraft';
+/** Every minute: enqueues the briefing whose scheduled time (BRIEFING_CRON) just passed, keyed by that time. */
+export const JOB_BRIEFING_TICK = 'briefing.tick';
+/** Posts the briefing for one scheduled time (its key): once however many workers tick. */
+export const JOB_BRIEFING_POST = 'briefing.post';

@@ -8,6 +8,7 @@ import { readDeadJobs, readRetryingJobs } from '../db/job-table.ts';
 import type { HealthRegistry } from '../health.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { ApprovalService } from './approvals.ts';
+import type { Briefings } from './briefings.ts';
 import type { Draft } from './draft-store.ts';
 import { escapeMrkdwn as escape } from '../channels/slack/blocks.ts';
 
@@ -23,6 +24,7 @@ export interface TeamAssistantDeps {
   database: Pick<Database, 'pool' | 'prisma'>;
   health: HealthRegistry;
   approvals: ApprovalService;
+  briefings: Pick<Briefings, 'onDemand'>;
   weeklyBudgetUsd: number;
 }
 
@@ -76,6 +78,9 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
         mailbox: health.parts.imap ?? { status: 'disabled', reason: 'IMAP is not configured' },
         models,
       };
+    },
+    briefing() {
+      return deps.briefings.onDemand(new Date());
     },
     async redraftFromThread({ channel, threadTs, userId, text }) {
       const draft = await database.prisma.draft.findFirst({ where: { slackChannel: channel, slackCardTs: threadTs }, orderBy: { version: 'desc' } });

@@ -4,7 +4,7 @@
  * instruction. Every listener acknowledges first; the work follows, so nothing waits on Slack's
  * three seconds.
  */
-import type { App, RespondFn } from '@slack/bolt';
+import type { App, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.ts';
 import { escapeMrkdwn } from './blocks.ts';
@@ -25,9 +25,13 @@ export interface AskingPort {
   /** Store a fact said by a teammate; a newer statement on the same subject supersedes. */
   remember(input: { text: string; userId: string; channel: string; isPrivate: boolean; ref: string }): Promise<string>;
   overview(): Promise<Overview>;
+  /** A briefing now (Block Kit), the same as the morning one. */
+  briefing(): Promise<{ text: string; blocks: unknown[] }>;
   /** A teammate's reply in a draft card's thread, taken as a redraft instruction. */
   redraftFromThread(input: { channel: string; threadTs: string; userId: string; text: string }): Promise<'queued' | 'not-a-draft' | 'not-allowed' | 'not-pending' | 'no-model'>;
 }
+
+type KnownBlock = types.KnownBlock;
 
 export const HELP_TEXT = [
   '*Adjutant* answers from the team’s memory: email it has seen, Slack threads it is in, and facts you tell it.',
@@ -35,11 +39,10 @@ export const HELP_TEXT = [
   '• `/adjutant search <words>`: the best matches, with links',
   '• `/adjutant remember <subject>: <fact>`: a fact for later; saying it again on the same subject replaces it (the old one is kept in its history)',
   '• `/adjutant status`: drafts waiting, sends that need you, the mailbox, jobs, and this week’s model spend',
-  '• `/adjutant briefing`: the morning briefing, on demand',
+  '• `/adjutant briefing`: the morning briefing, now',
   '• `/adjutant help`: this list',
 ].join('\n');
 
-const BRIEFING_NOT_YET = 'The morning briefing is not built yet: `/adjutant status` shows what waits on the team meanwhile.';
 
 /** Conversation history fetched for a follow-up: enough turns to keep the topic, bounded cost. */
 const HISTORY_TURNS = 10;
@@ -102,8 +105,11 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
           return void (await reply(await assistant.remember({ text: argument, userId, channel, isPrivate: channel.startsWith('G') || channel.startsWith('D'), ref: `${channel}/command-${Date.now()}` })));
         case 'status':
           return void (await reply(overviewText(await assistant.overview(), new Date(), await cardLink())));
-        case 'briefing':
-          return void (await reply(BRIEFING_NOT_YET));
+        case 'briefing': {
+          const briefing = await assistant.briefing();
+          await respond({ response_type: responseType, text: briefing.text, blocks: briefing.blocks as KnownBlock[], replace_original: false }).catch(failed('post the briefing'));
+          return;
+        }
         default:
           return void (await reply(verb === '' || verb.toLowerCase() === 'help' ? HELP_TEXT : `I don’t know “${escapeMrkdwn(verb)}”.\n\n${HELP_TEXT}`));
       }

@@ -34,6 +34,8 @@ export interface SlackPoster {
   threadTurns(channel: string, threadTs: string, beforeTs: string, botUserId: string | null, limit: number): Promise<{ role: 'user' | 'assistant'; text: string }[]>;
   /** The App Home tab of one user. */
   publishHome(userId: string, view: HomeView): Promise<void>;
+  /** A briefing (Block Kit) in a channel. */
+  postBriefing(channel: string, message: { text: string; blocks: unknown[] }): Promise<{ ts: string }>;
 }
 
 type WebClient = webApi.WebClient;
@@ -159,6 +161,11 @@ export function createSlackPoster(client: WebClient): SlackPoster {
         role: message.bot_id !== undefined || (botUserId !== null && message.user === botUserId) ? ('assistant' as const) : ('user' as const),
         text: (message.text ?? '').replace(/<@[A-Z0-9]+>/g, '').trim(),
       }));
+    },
+    async postBriefing(channel, message) {
+      const result = await call('chat.postMessage', () => client.chat.postMessage({ channel, text: message.text, blocks: message.blocks as types.KnownBlock[], unfurl_links: false, unfurl_media: false }));
+      if (!result.ts) throw new AdjutantError('SLACK_FAILED', 'Slack chat.postMessage returned no ts', { retryable: true });
+      return { ts: result.ts };
     },
     async publishHome(userId, view) {
       await call('views.publish', () => client.views.publish({ user_id: userId, view }));
