@@ -20,6 +20,8 @@ Commands:
             (stored once by Message-ID, remembered, never drafted or posted)
   search    search memory: search <words…> [--kind email|slack_message|fact|note] [--person <address or name>]
             [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--history] [--limit n]
+  timeline  what happened to an email: timeline <email id | Message-ID | words of its subject or sender>
+  jobs      jobs that gave up or wait to retry; jobs retry <id> runs a job that gave up again
 
 Configuration comes from the environment and .env (see .env.example).`;
 
@@ -47,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       return ingestHistory(config, argv.slice(1));
     case 'search':
       return searchMemory(config, argv.slice(1));
+    case 'timeline':
+      return timeline(config, argv.slice(1));
+    case 'jobs':
+      return jobs(config, argv.slice(1));
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -216,10 +222,57 @@ function migrate(config: Config): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  // agenda leaves timers behind after stop (ENVIRONMENT.md): exit explicitly once shut down.
+  // agenda leaves timers behind after stop (they keep the process alive): exit explicitly once shut down.
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(error instanceof AdjutantError ? `${error.code}: ${error.message}` : error);
     process.exit(1);
   },
 );
+
+async function timeline(config: Config, args: string[]): Promise<number> {
+  const wanted = args.join(' ').trim();
+  if (wanted === '') {
+    console.error('Usage: adjutant timeline <email id | Message-ID | words of its subject or sender>');
+    return 2;
+  }
+  const { emailTimeline, formatTimeline } = await import('./memory/timeline.ts');
+  return withDatabase(config, async (database) => {
+    const found = await database.pool.query<{ id: string; subject: string; from_address: string | null; received_at: Date }>(
+      `SELECT id::text, subject, from_address, received_at FROM emails
+        WHERE id::text = $1 OR message_id = $1 OR message_id = '<' || $1 || '>' OR subject ILIKE '%' || $1 || '%' OR from_address ILIKE '%' || $1 || '%'
+        ORDER BY (id::text = $1 OR message_id IN ($1, '<' || $1 || '>')) DESC, received_at DESC LIMIT 5`,
+      [wanted],
+    );
+    const [email, ...others] = found.rows;
+    if (!email) {
+      console.error(`No email matches "${wanted}".`);
+      return 1;
+    }
+    console.log(`${email.subject || '(no subject)'} from ${email.from_address ?? 'unknown'}, received ${email.received_at.toISOString()} (${email.id})\n`);
+    console.log(formatTimeline(await emailTimeline(database.prisma, email.id)));
+    if (others.length > 0) console.log(`\nAlso matching (use the id): ${others.map((other) => `${other.id} "${other.subject}"`).join(', ')}`);
+    return 0;
+  });
+}
+
+async function jobs(config: Config, args: string[]): Promise<number> {
+  const { readDeadJobs, readRetryingJobs, reviveDeadJob } = await import('./db/job-table.ts');
+  return withDatabase(config, async (database) => {
+    if (args[0] === 'retry') {
+      const id = args[1] ?? '';
+      if (await reviveDeadJob(database.pool, id)) {
+        console.log(`Job ${id} will run again (with a fresh set of retries) as soon as the service picks it up.`);
+        return 0;
+      }
+      console.error(`No job that gave up has the id "${id}" (see adjutant jobs).`);
+      return 1;
+    }
+    const [dead, retrying] = await Promise.all([readDeadJobs(database.pool, 100), readRetryingJobs(database.pool, 100)]);
+    if (dead.length === 0 && retrying.length === 0) console.log('No job has failed: nothing gave up, nothing waits to retry.');
+    for (const job of dead) console.log(`gave up  ${job.id}  ${job.name} ${job.key ?? ''}  ${job.failCount}× at ${job.failedAt?.toISOString() ?? '?'}: ${job.reason ?? 'no reason recorded'}`);
+    for (const job of retrying) console.log(`retrying ${job.id}  ${job.name} ${job.key ?? ''}  ${job.failCount}×, next ${job.nextRunAt.toISOString()}: ${job.reason ?? 'no reason recorded'}`);
+    if (dead.length > 0) console.log('\nRun one again: adjutant jobs retry <id>');
+    return dead.length > 0 ? 1 : 0;
+  });
+}

@@ -8,6 +8,7 @@ import { startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
+import { runCli } from './support/cli.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -221,6 +222,35 @@ describe('triage with models (postgres)', () => {
     // Not dropped: stored and remembered meanwhile, sorted once a model answers again.
     expect(await triageOf(service, '<outage-1@outside.example>')).toMatchObject({ triageCategory: 'fyi' });
     expect((await readStatus(service.database)).retrying.filter((job) => job.name === 'email.triage')).toEqual([]);
+  });
+
+  it('prints an email’s timeline (received, sorted, drafted with which model and cost, posted) and lets a job that gave up run again', async () => {
+    const env = { DATABASE_URL: database.databaseUrl ?? '', DATA_DIR: database.dataDir, LOG_LEVEL: 'error' };
+    const shown = runCli(['timeline', 'Cracked tabletop'], env);
+    expect(await shown.exited).toBe(0);
+    const lines = shown.output().stdout;
+    expect(lines).toContain('Cracked tabletop before Saturday from o.finch@harrow.example');
+    const order = ['email.received', 'model.triage', 'email.triaged', 'model.draft', 'draft.created', 'approval.posted'].map((action) => lines.indexOf(action));
+    expect(order.every((at) => at >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(lines).toMatch(/model\.draft +anthropic\/claude-haiku-4-5 +costUsd=0\.\d+/);
+
+    const dead = await service.database.pool.query<{ id: string }>(
+      `INSERT INTO agenda_jobs (name, data, priority, type, next_run_at, failed_at, fail_count, fail_reason, last_finished_at)
+       VALUES ('legacy.export', '{"key":"gone-1"}', 0, 'normal', NULL, now(), 11, 'MODEL_UNAVAILABLE: both models down', now() - interval '1 minute') RETURNING id::text`,
+    );
+    const id = dead.rows[0]?.id ?? '';
+    const listed = runCli(['jobs'], env);
+    expect(await listed.exited).toBe(1);
+    expect(listed.output().stdout).toContain(`gave up  ${id}  legacy.export gone-1  11×`);
+    expect(listed.output().stdout).toContain('MODEL_UNAVAILABLE: both models down');
+    const retried = runCli(['jobs', 'retry', id], env);
+    expect(await retried.exited).toBe(0);
+    const row = await service.database.pool.query<{ fail_count: number; next_run_at: Date | null }>('SELECT fail_count, next_run_at FROM agenda_jobs WHERE id = $1::uuid', [id]);
+    expect(row.rows[0]).toMatchObject({ fail_count: 0 });
+    expect(row.rows[0]?.next_run_at).not.toBeNull();
+    // No worker runs this kind of job here, so it stays waiting: it did not give up again.
+    expect(await runCli(['jobs', 'retry', id], env).exited).toBe(1);
   });
 });
 

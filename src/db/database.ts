@@ -19,7 +19,7 @@ export interface Database {
   readonly pool: pg.Pool;
   /**
    * PGlite is a single connection: concurrent work from jobs and requests must queue fairly
-   * (see ENVIRONMENT.md). Callers use this to size job concurrency.
+   * (one query at a time). Callers use this to size job concurrency.
    */
   readonly maxConcurrency: number;
   close(): Promise<void>;

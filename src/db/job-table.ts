@@ -88,3 +88,15 @@ export function jobInsert(
   const notify = `pg_notify('agenda_jobs', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`;
   return { cte, created: options.embedded ? '(SELECT count(*) FROM job)' : `(SELECT count(${notify}) FROM job)` };
 }
+
+/** Run a dead job again with a fresh set of retries; false when it is not dead (or not there). */
+export async function reviveDeadJob(pool: Pick<pg.Pool, 'query'>, id: string): Promise<boolean> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
+  const result = await pool.query(
+    `UPDATE agenda_jobs SET ${REVIVE_JOB_SET},
+       data = data - 'announced' || jsonb_build_object('revivals', COALESCE((data->>'revivals')::int, 0) + 1)
+     WHERE id = $1::uuid AND ${DEAD_JOB_CONDITION}`,
+    [id],
+  );
+  return (result.rowCount ?? 0) > 0;
+}

@@ -17,10 +17,35 @@ export async function emailTimeline(prisma: PrismaClient, emailId: string): Prom
     orderBy: [{ at: 'asc' }, { id: 'asc' }],
     select: { at: true, actor: true, action: true, data: true },
   });
-  return entries.map((entry) => ({
-    at: entry.at,
-    actor: entry.actor,
-    action: entry.action,
-    detail: entry.data !== null && typeof entry.data === 'object' && !Array.isArray(entry.data) ? (entry.data as Record<string, unknown>) : {},
-  }));
+  // Model calls are in their own ledger: each says which email it served, with its cost.
+  const calls = await prisma.modelCall.findMany({ where: { servedKind: 'email', servedId: emailId }, orderBy: { id: 'asc' } });
+  const timeline: TimelineEntry[] = [
+    ...entries.map((entry) => ({
+      at: entry.at,
+      actor: entry.actor,
+      action: entry.action,
+      detail: entry.data !== null && typeof entry.data === 'object' && !Array.isArray(entry.data) ? (entry.data as Record<string, unknown>) : {},
+    })),
+    ...calls.map((call) => ({
+      at: call.at,
+      actor: `${call.provider}/${call.model}`,
+      action: call.ok ? `model.${call.purpose}` : `model.${call.purpose}.failed`,
+      detail: { costUsd: Number(call.costUsd), inputTokens: call.inputTokens, outputTokens: call.outputTokens, latencyMs: call.latencyMs, ...(call.error ? { error: call.error } : {}) },
+    })),
+  ];
+  return timeline.sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+/** A timeline as lines a person reads: when, what, who, and the details that matter. */
+export function formatTimeline(entries: TimelineEntry[]): string {
+  if (entries.length === 0) return 'Nothing recorded for this email.';
+  return entries
+    .map((entry) => {
+      const detail = Object.entries(entry.detail)
+        .filter(([, value]) => value !== null && value !== undefined && typeof value !== 'object')
+        .map(([key, value]) => `${key}=${String(value).slice(0, 80)}`)
+        .join(' ');
+      return `${entry.at.toISOString().replace('T', ' ').slice(0, 19)}  ${entry.action.padEnd(24)} ${entry.actor}${detail ? `  ${detail}` : ''}`;
+    })
+    .join('\n');
 }

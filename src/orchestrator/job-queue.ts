@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { AdjutantError, errorMessage, isRetryable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isProcessAlive } from '../process-alive.ts';
-import { DEAD_JOB_CONDITION, jobInsert, readDeadJobs, REVIVE_JOB_SET, type DeadJob } from '../db/job-table.ts';
+import { DEAD_JOB_CONDITION, jobInsert, readDeadJobs, REVIVE_JOB_SET, type DeadJob, reviveDeadJob } from '../db/job-table.ts';
 
 export type { DeadJob } from '../db/job-table.ts';
 
@@ -157,14 +157,8 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     deadJobs() {
       return readDeadJobs(pool, 200);
     },
-    async revive(id) {
-      const result = await pool.query(
-        `UPDATE agenda_jobs SET ${REVIVE_JOB_SET},
-           data = data - 'announced' || jsonb_build_object('revivals', COALESCE((data->>'revivals')::int, 0) + 1)
-         WHERE id = $1::uuid AND ${DEAD_JOB_CONDITION}`,
-        [id],
-      );
-      return (result.rowCount ?? 0) > 0;
+    revive(id) {
+      return reviveDeadJob(pool, id);
     },
     async isActive(name, match) {
       const result = await pool.query(
