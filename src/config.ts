@@ -156,6 +156,12 @@ export const configSchema = z.object({
       .default('UTC'),
   ),
 
+  // Days a sent reply may go unanswered before it is raised in its card's thread; 0 turns it off.
+  FOLLOW_UP_AFTER_DAYS: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).int({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).min(0, { error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).max(365, { error: 'expected at most 365 days' }).default(3),
+  ),
+
   MCP_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, { error: 'expected at least 16 characters' }).optional()),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,

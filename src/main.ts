@@ -33,13 +33,15 @@ import { redraftReplyJob } from './orchestrator/jobs/redraft-reply.ts';
 import { createTeamAssistant } from './orchestrator/team-assistant.ts';
 import { createBriefings } from './orchestrator/briefings.ts';
 import { briefingPostJob, briefingTickJob } from './orchestrator/jobs/briefing.ts';
+import { followUpsJob } from './orchestrator/jobs/follow-ups.ts';
+import { followUpDraftJob } from './orchestrator/jobs/follow-up-draft.ts';
 import { slackLinks } from './channels/slack/overview-view.ts';
 import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
 import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
 import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
-import { JOB_BRIEFING_TICK, JOB_EMBED_MEMORY, JOB_RECONCILE } from './orchestrator/job-names.ts';
+import { JOB_BRIEFING_TICK, JOB_EMBED_MEMORY, JOB_FOLLOW_UPS, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 import { slackMemoryPort } from './orchestrator/slack-memory.ts';
 
@@ -211,6 +213,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
       links: slack ? slackLinks(slack.app) : async () => (channel, ts) => `https://slack.com/archives/${channel}/p${ts.replace('.', '')}`,
       logger,
     });
+    queue.define(followUpsJob({ database, slack: deps.slack, followUpAfterDays: config.FOLLOW_UP_AFTER_DAYS, timezone: config.BRIEFING_TIMEZONE, now: () => new Date(), logger }));
+    queue.define(followUpDraftJob(deps));
     queue.define(briefingTickJob({ briefings, queue, now: () => new Date() }));
     queue.define(briefingPostJob({ briefings, now: () => new Date(), logger }));
 
@@ -298,6 +302,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
     if (embedder) await queue.every(JOB_EMBED_MEMORY, options.embedEveryMs ?? 2000);
     await queue.every(JOB_BRIEFING_TICK, 60_000);
+    await queue.every(JOB_FOLLOW_UPS, 5 * 60_000);
     cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
 
     if (slack) {

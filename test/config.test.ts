@@ -23,6 +23,7 @@ describe('configuration', () => {
     expect(config.IMAP_MAILBOX).toBe('INBOX');
     expect(config.BRIEFING_CRON).toBe('0 8 * * 1-5');
     expect(config.BRIEFING_TIMEZONE).toBe('UTC');
+    expect(config.FOLLOW_UP_AFTER_DAYS).toBe(3);
     expect(config.LOG_LEVEL).toBe('info');
     expect(config.TEAM_DOMAINS).toEqual([]);
     expect(config.SLACK_APPROVERS).toEqual([]);
@@ -55,6 +56,8 @@ describe('configuration', () => {
     ['LLM_WEEKLY_BUDGET_USD', '-5', 'US dollars'],
     ['BRIEFING_TIMEZONE', 'Mars/Olympus', 'IANA time zone'],
     ['BRIEFING_CRON', 'every morning', 'cron expression'],
+    ['FOLLOW_UP_AFTER_DAYS', '2.5', 'whole number of days'],
+    ['FOLLOW_UP_AFTER_DAYS', '-1', '0 turns follow-ups off'],
     ['MAIL_FROM', 'not an address', 'address'],
     ['OLLAMA_HOST', 'localhost:11434', 'URL'],
     ['LOG_LEVEL', 'loud', 'one of'],

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { AuditLog } from '../memory/audit.ts';
 import type { Draft, DraftStore } from './draft-store.ts';
 import type { JobQueue } from './job-queue.ts';
-import { JOB_POST_APPROVAL, JOB_REDRAFT_REPLY, JOB_SEND_REPLY } from './job-names.ts';
+import { JOB_FOLLOW_UP_DRAFT, JOB_POST_APPROVAL, JOB_REDRAFT_REPLY, JOB_SEND_REPLY } from './job-names.ts';
 import { replySubject } from '../channels/email/smtp-sender.ts';
 import { replyTarget, type EmailStore } from '../memory/email-store.ts';
 import { summariseEdit, type FeedbackInput } from '../memory/feedback.ts';
@@ -42,6 +42,8 @@ export interface ApprovalService {
   edit(request: { draftId: string; userId: string; body: string; channel: string | null }): Promise<RevisionOutcome>;
   /** Ask the drafter for a new version following `instruction`. */
   redraft(request: { draftId: string; userId: string; instruction: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | Exclude<RevisionOutcome, { kind: 'revised' } | { kind: 'unchanged' }>>;
+  /** Ask for a follow-up to a sent reply that got no answer. */
+  followUp(request: { draftId: string; userId: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | { kind: 'not-sent' } | { kind: 'not-allowed' } | { kind: 'not-found' }>;
   /** A reply a teammate wrote (no model configured): the first draft, through the same approval. */
   writeReply(request: { emailId: string; userId: string; body: string; channel: string | null; cardTs: string | null }): Promise<{ kind: 'created'; draft: Draft } | { kind: 'exists'; draft: Draft } | { kind: 'not-allowed' } | { kind: 'not-found' }>;
 }
@@ -129,6 +131,15 @@ export function createApprovalService(deps: {
       await learn(existing, 'redraft', instruction, userId);
       // One redraft per version: the new version is redrafted under its own id.
       await queue.enqueue(JOB_REDRAFT_REPLY, draftId, { draftId, instruction, requestedBy: userId });
+      return { kind: 'queued' };
+    },
+    async followUp({ draftId, userId, channel }) {
+      const sent = await drafts.get(draftId);
+      if (!sent) return { kind: 'not-found' };
+      if (!(await allow(userId, { action: 'follow-up', entityType: 'draft', entityId: draftId, channel }))) return { kind: 'not-allowed' };
+      if (sent.status !== 'sent') return { kind: 'not-sent' };
+      if (!deps.canDraft) return { kind: 'no-model' };
+      await queue.enqueue(JOB_FOLLOW_UP_DRAFT, draftId, { draftId, requestedBy: userId });
       return { kind: 'queued' };
     },
     async writeReply({ emailId, userId, body, channel, cardTs }) {

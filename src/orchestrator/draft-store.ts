@@ -140,6 +140,12 @@ export interface DraftStore {
    */
   revise(id: string, revision: DraftRevision, audit: DraftAudit): Promise<Draft | null>;
   /**
+   * A follow-up to a sent reply: a new pending version after it, to the same recipient, in the
+   * same card's thread (posted as a new message). Null when the reply was not sent, or a newer
+   * version exists already (a second click).
+   */
+  followUp(sentId: string, revision: DraftRevision, audit: DraftAudit): Promise<Draft | null>;
+  /**
    * approved → sending; also sending → sending while the message data has not started to leave
    * (the worker that claimed it died, or its lock lapsed). Each claim takes a new attempt number,
    * the fencing token `markDataStarted` checks, so of two workers only the latest can send.
@@ -238,6 +244,30 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
         action: decision === 'approved' ? 'draft.approved' : 'draft.rejected',
         ...(note ? { data: { reason: note } } : {}),
       });
+    },
+    async followUp(sentId, revision, audit) {
+      const next = randomUUID();
+      const rows = await prisma.$queryRaw<{ id: string }[]>`
+        WITH sent AS (
+          SELECT * FROM "drafts" d WHERE d."id" = ${sentId}::uuid AND d."status" = 'sent'
+            AND d."version" = (SELECT max(v."version") FROM "drafts" v WHERE v."email_id" = d."email_id")
+        ), created AS (
+          INSERT INTO "drafts" ("id", "email_id", "version", "status", "to_address", "to_name", "subject", "body", "in_reply_to", "references",
+                                "provider", "model", "confidence", "rationale", "sources", "written_by", "instruction", "slack_channel", "slack_card_ts", "updated_at")
+          SELECT ${next}::uuid, sent."email_id", sent."version" + 1, 'pending', sent."to_address", sent."to_name", sent."subject", ${revision.body},
+                 COALESCE(sent."sent_message_id", sent."in_reply_to"),
+                 CASE WHEN sent."sent_message_id" IS NULL THEN sent."references" ELSE array_append(sent."references", sent."sent_message_id") END,
+                 ${revision.provider}, ${revision.model}, ${revision.confidence}, ${revision.rationale}, ${JSON.stringify(revision.sources)}::jsonb,
+                 ${revision.writtenBy}, ${revision.instruction}, sent."slack_channel", sent."slack_card_ts", now()
+            FROM sent
+          ON CONFLICT ("email_id", "version") DO NOTHING
+          RETURNING "id"
+        ), logged AS (
+          INSERT INTO "audit_log" ("actor", "action", "entity_type", "entity_id", "data")
+          SELECT ${audit.actor}, ${audit.action}, 'draft', "id"::text, ${JSON.stringify({ ...audit.data, followsUp: sentId })}::jsonb FROM created
+        )
+        SELECT "id"::text AS id FROM created`;
+      return rows.length === 1 ? orNull(await prisma.draft.findUnique({ where: { id: next } })) : null;
     },
     async revise(id, revision, audit) {
       const next = randomUUID();

@@ -21,3 +21,7 @@ export const JOB_REDRAFT_REPLY = 'draft.redraft';
 export const JOB_BRIEFING_TICK = 'briefing.tick';
 /** Posts the briefing for one scheduled time (its key): once however many workers tick. */
 export const JOB_BRIEFING_POST = 'briefing.post';
+/** Every few minutes: reminders for drafts waiting long, sent replies with no answer, dates due today. */
+export const JOB_FOLLOW_UPS = 'follow-ups.check';
+/** A follow-up draft to a sent reply that got no answer (a teammate clicked Draft a follow-up). */
+export const JOB_FOLLOW_UP_DRAFT = 'draft.follow-up';

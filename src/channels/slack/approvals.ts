@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Logger } from '../../logger.ts';
 import {
   ACTION_APPROVE,
+  ACTION_DRAFT_FOLLOW_UP,
   ACTION_EDIT,
   ACTION_REDRAFT,
   ACTION_REJECT,
@@ -44,6 +45,7 @@ export interface ApprovalsPort {
   edit(request: { draftId: string; userId: string; body: string; channel: string | null }): Promise<{ kind: 'revised' | 'not-pending'; draft: ShownDraft } | { kind: 'unchanged' } | Refused>;
   redraft(request: { draftId: string; userId: string; instruction: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | { kind: 'not-pending'; draft: ShownDraft } | Refused>;
   writeReply(request: { emailId: string; userId: string; body: string; channel: string | null; cardTs: string | null }): Promise<{ kind: 'created' | 'exists'; draft: ShownDraft } | Refused>;
+  followUp(request: { draftId: string; userId: string; channel: string | null }): Promise<{ kind: 'queued' } | { kind: 'no-model' } | { kind: 'not-sent' } | Refused>;
 }
 
 export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; poster: SlackPoster; logger: Logger }): void {
@@ -115,6 +117,15 @@ export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; po
     app.action<BlockAction<ButtonAction>>(ACTION_EDIT, onOpen('edit'));
     app.action<BlockAction<ButtonAction>>(ACTION_REDRAFT, onOpen('redraft'));
     app.action<BlockAction<ButtonAction>>(ACTION_WRITE_REPLY, onOpen('write-reply'));
+    app.action<BlockAction<ButtonAction>>(ACTION_DRAFT_FOLLOW_UP, async ({ ack, body, action }) => {
+      await ack();
+      if (!action.value) return;
+      const channel = body.channel?.id ?? null;
+      const outcome = await approvals.followUp({ draftId: action.value, userId: body.user.id, channel });
+      if (outcome.kind === 'queued') tell(channel, body.user.id, 'Drafting a follow-up: it will appear in this thread for approval.');
+      else if (outcome.kind === 'no-model') tell(channel, body.user.id, 'No language model is configured (OLLAMA_HOST or ANTHROPIC_API_KEY): write the follow-up by hand.');
+      else if (outcome.kind === 'not-sent') tell(channel, body.user.id, 'That reply was never sent, so there is nothing to follow up.');
+    });
 
     app.view<ViewSubmitAction>(VIEW_REJECT, async (args) => {
       const { context, text } = submitted(args);

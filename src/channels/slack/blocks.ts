@@ -10,6 +10,8 @@ export const ACTION_REJECT = 'draft_reject';
 export const ACTION_RESEND = 'draft_resend';
 export const ACTION_EDIT = 'draft_edit';
 export const ACTION_REDRAFT = 'draft_redraft';
+/** Under a sent reply that got no answer: draft a follow-up to it. */
+export const ACTION_DRAFT_FOLLOW_UP = 'draft_follow_up';
 /** On a card with no draft (no model configured): a person writes the reply. */
 export const ACTION_WRITE_REPLY = 'email_write_reply';
 
@@ -386,4 +388,9 @@ export function writeReplyModal(email: { id: string; toAddress: string; subject:
 /** The Write reply button on a card with no draft. */
 export function writeReplyActions(emailId: string): KnownBlock {
   return { type: 'actions', block_id: 'email_actions', elements: [{ type: 'button', action_id: ACTION_WRITE_REPLY, style: 'primary', text: { type: 'plain_text', text: 'Write reply' }, value: emailId }] };
+}
+
+/** The Draft a follow-up button under a reply that got no answer. */
+export function followUpActions(draftId: string): KnownBlock {
+  return { type: 'actions', block_id: 'follow_up_actions', elements: [{ type: 'button', action_id: ACTION_DRAFT_FOLLOW_UP, text: { type: 'plain_text', text: 'Draft a follow-up' }, value: draftId }] };
 }

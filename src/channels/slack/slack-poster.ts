@@ -25,8 +25,8 @@ export interface SlackPoster {
   permalink(channel: string, ts: string): Promise<string | null>;
   /** A modal for the person who clicked (`triggerId` lives 3 seconds: call it first). */
   openModal(triggerId: string, view: ModalView): Promise<void>;
-  /** An answer in a thread (mrkdwn, already escaped by whoever wrote it). */
-  postReply(channel: string, threadTs: string, text: string): Promise<{ ts: string }>;
+  /** An answer in a thread, or in the channel when `threadTs` is null (mrkdwn, already escaped by whoever wrote it; blocks optional). */
+  postReply(channel: string, threadTs: string | null, text: string, blocks?: unknown[]): Promise<{ ts: string }>;
   /**
    * The thread's messages before `beforeTs`, oldest first, as conversation turns (the bot's
    * are the assistant's): at most `limit`, the latest.
@@ -149,8 +149,10 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     async postNotice(channel, text) {
       await call('chat.postMessage', () => client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false }));
     },
-    async postReply(channel, threadTs, text) {
-      const result = await call('chat.postMessage', () => client.chat.postMessage({ channel, thread_ts: threadTs, text, unfurl_links: false, unfurl_media: false }));
+    async postReply(channel, threadTs, text, blocks) {
+      const result = await call('chat.postMessage', () =>
+        client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false, ...(threadTs ? { thread_ts: threadTs } : {}), ...(blocks ? { blocks: blocks as types.KnownBlock[] } : {}) }),
+      );
       if (!result.ts) throw new AdjutantError('SLACK_FAILED', 'Slack chat.postMessage returned no ts', { retryable: true });
       return { ts: result.ts };
     },
