@@ -22,6 +22,8 @@ Commands:
             [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--history] [--limit n]
   timeline  what happened to an email: timeline <email id | Message-ID | words of its subject or sender>
   jobs      jobs that gave up or wait to retry; jobs retry <id> runs a job that gave up again
+  mcp       serve MCP on stdin/stdout, for Claude Desktop and other MCP clients (logs on stderr;
+            with the embedded database, only while the service is stopped: use /mcp then)
 
 Configuration comes from the environment and .env (see .env.example).`;
 
@@ -53,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
       return timeline(config, argv.slice(1));
     case 'jobs':
       return jobs(config, argv.slice(1));
+    case 'mcp': {
+      const { runMcpCommand } = await import('./mcp-command.ts');
+      return runMcpCommand(config);
+    }
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;

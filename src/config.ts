@@ -162,7 +162,7 @@ export const configSchema = z.object({
     z.coerce.number({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).int({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).min(0, { error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).max(365, { error: 'expected at most 365 days' }).default(3),
   ),
 
-  MCP_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, { error: 'expected at least 16 characters' }).optional()),
+  MCP_TOKEN: z.preprocess((value) => emptyToUndefined(typeof value === 'string' ? value.trim() : value), z.string().min(16, { error: 'expected at least 16 characters' }).optional()),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'expected one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
@@ -232,7 +232,8 @@ export function configuredParts(config: Config) {
     anthropic: requireAll(config, ['ANTHROPIC_API_KEY']),
     ollama: requireAll(config, ['OLLAMA_HOST']),
     // The MCP server is a later issue; until it exists, say so rather than claim it is enabled.
-    mcp: { enabled: false, reason: 'the MCP server is not built yet' } as PartStatus,
+    // /mcp over HTTP needs the token; `adjutant mcp` (stdio) does not.
+    mcp: requireAll(config, ['MCP_TOKEN']),
   };
 }
 

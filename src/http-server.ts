@@ -1,14 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { HealthRegistry } from './health.ts';
 import type { Logger } from './logger.ts';
+import { MCP_DISABLED_MESSAGE } from './mcp/disabled.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * One HTTP server on PORT for /healthz, /slack/events (HTTP mode) and, later, /mcp.
+ * One HTTP server on PORT for /healthz, /slack/events (HTTP mode) and /mcp.
  * Owning the server (rather than Bolt's) keeps /healthz up when Slack is not configured.
  */
-export function createHttpServer(deps: { health: HealthRegistry; slackEvents: RequestListener | null; logger: Logger }): {
+export function createHttpServer(deps: { health: HealthRegistry; slackEvents: RequestListener | null; mcp?: RequestListener | null; logger: Logger }): {
   server: Server;
   listen(port: number, host?: string): Promise<number>;
   close(): Promise<void>;
@@ -25,6 +26,11 @@ export function createHttpServer(deps: { health: HealthRegistry; slackEvents: Re
     if (path === '/slack/events') {
       if (deps.slackEvents) return deps.slackEvents(req, res);
       return send(res, 404, { error: 'Slack HTTP mode is not enabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (and leave SLACK_APP_TOKEN unset)' });
+    }
+    if (path === '/mcp') {
+      // The endpoint checks the bearer token itself.
+      if (deps.mcp) return deps.mcp(req, res);
+      return send(res, 404, { error: MCP_DISABLED_MESSAGE });
     }
     send(res, 404, { error: `no route for ${req.method} ${path}` });
   });

@@ -36,6 +36,7 @@ import { briefingPostJob, briefingTickJob } from './orchestrator/jobs/briefing.t
 import { followUpsJob } from './orchestrator/jobs/follow-ups.ts';
 import { followUpDraftJob } from './orchestrator/jobs/follow-up-draft.ts';
 import { slackLinks } from './channels/slack/overview-view.ts';
+import type { McpHttpEndpoint } from './mcp/http.ts';
 import { budgetNoticeJob, noticeBudgetExhausted } from './orchestrator/jobs/budget-notice.ts';
 import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orchestrator/jobs/reconcile.ts';
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
@@ -292,11 +293,22 @@ export async function startService(config: Config, options: ServiceOptions = {})
     health.register('anthropic', () => (cloud ? { status: 'ok', detail: config.ANTHROPIC_MODEL } : { status: 'disabled', reason: parts.anthropic.reason ?? '' }));
     health.register('ollama', () => (local ? { status: 'ok', detail: config.OLLAMA_MODEL } : { status: 'disabled', reason: parts.ollama.reason ?? '' }));
     health.register('embedder', () => embedderHealth.report);
-    health.register('mcp', () => ({ status: 'disabled', reason: parts.mcp.reason ?? '' }));
+    // MCP at /mcp: loaded only with MCP_TOKEN; without it /mcp says how to turn it on, and start-up warns.
+    let mcp: McpHttpEndpoint | null = null;
+    if (config.MCP_TOKEN) {
+      const [{ createMcpHttpEndpoint }, { createMcpServer }, { mcpPort }] = await Promise.all([import('./mcp/http.ts'), import('./mcp/server.ts'), import('./orchestrator/mcp-port.ts')]);
+      const mcpLogger = logger.child({ component: 'mcp' });
+      const mcpDeps = mcpPort({ memory, router, database, logger: mcpLogger });
+      mcp = createMcpHttpEndpoint({ token: config.MCP_TOKEN, createServer: () => createMcpServer(mcpDeps), logger: mcpLogger });
+    }
+    const mcpEndpoint = mcp;
+    health.register('mcp', () => (mcpEndpoint ? { status: 'ok', detail: `/mcp, ${mcpEndpoint.sessionCount()} open session(s)` } : { status: 'disabled', reason: parts.mcp.reason ?? '' }));
 
-    const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, logger });
+    const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, mcp: mcpEndpoint?.listener ?? null, logger });
     const port = await http.listen(config.PORT, options.host);
     cleanup.push(() => http.close());
+    // Runs before http.close (cleanup runs in reverse): sessions end, then the server closes.
+    if (mcpEndpoint) cleanup.push(() => mcpEndpoint.close());
 
     await queue.start();
     await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
