@@ -242,20 +242,14 @@ async function timeline(config: Config, args: string[]): Promise<number> {
     console.error('Usage: adjutant timeline <email id | Message-ID | words of its subject or sender>');
     return 2;
   }
-  const { emailTimeline, formatTimeline } = await import('./memory/timeline.ts');
+  const { emailTimeline, findEmails, formatTimeline } = await import('./memory/timeline.ts');
   return withDatabase(config, async (database) => {
-    const found = await database.pool.query<{ id: string; subject: string; from_address: string | null; received_at: Date }>(
-      `SELECT id::text, subject, from_address, received_at FROM emails
-        WHERE id::text = $1 OR message_id = $1 OR message_id = '<' || $1 || '>' OR subject ILIKE '%' || $1 || '%' OR from_address ILIKE '%' || $1 || '%'
-        ORDER BY (id::text = $1 OR message_id IN ($1, '<' || $1 || '>')) DESC, received_at DESC LIMIT 5`,
-      [wanted],
-    );
-    const [email, ...others] = found.rows;
+    const [email, ...others] = await findEmails(database.pool, wanted);
     if (!email) {
       console.error(`No email matches "${wanted}".`);
       return 1;
     }
-    console.log(`${email.subject || '(no subject)'} from ${email.from_address ?? 'unknown'}, received ${email.received_at.toISOString()} (${email.id})\n`);
+    console.log(`${email.subject || '(no subject)'} from ${email.fromAddress ?? 'unknown'}, received ${email.receivedAt.toISOString()} (${email.id})\n`);
     console.log(formatTimeline(await emailTimeline(database.prisma, email.id)));
     if (others.length > 0) console.log(`\nAlso matching (use the id): ${others.map((other) => `${other.id} "${other.subject}"`).join(', ')}`);
     return 0;

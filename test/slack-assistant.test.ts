@@ -149,6 +149,19 @@ describe('asking Adjutant in Slack (postgres)', () => {
     expect(JSON.stringify(briefing.blocks)).toContain('Briefing (on demand)');
   });
 
+  it('shows what happened to an email when status is given its subject', async () => {
+    const email = await service.database.prisma.email.create({ data: { messageId: '<timeline-1@client.example>', mailbox: 'INBOX', fromAddress: 'dana@client.example', subject: 'Invoice for PO 7781', text: 'Hi', raw: Buffer.from('') } });
+    await service.database.prisma.auditEntry.create({ data: { actor: 'imap-watcher', action: 'email.received', entityType: 'email', entityId: email.id, data: {} } });
+    await service.database.prisma.auditEntry.create({ data: { actor: 'email.triage', action: 'email.triaged', entityType: 'email', entityId: email.id, data: { category: 'needs_reply' } } });
+    await service.database.prisma.modelCall.create({ data: { provider: 'anthropic', model: 'claude-sonnet-5-5', tier: 'hard', purpose: 'draft', inputTokens: 1200, outputTokens: 300, costUsd: 0.0081, latencyMs: 900, ok: true, servedKind: 'email', servedId: email.id } });
+
+    const shown = String((await command('status PO 7781')).text);
+    expect(shown).toContain('*Invoice for PO 7781* from dana@client.example');
+    expect(shown.indexOf('email.received')).toBeLessThan(shown.indexOf('email.triaged'));
+    expect(shown).toMatch(/model\.draft · anthropic\/claude-sonnet-5-5 · \$0\.0081/);
+    expect(String((await command('status no such thing')).text)).toBe('No email matches “no such thing”.');
+  });
+
   it('answers a mention in its thread, and a follow-up in that thread sees the conversation so far', async () => {
     await command('remember delivery van: serviced on Fridays at the Mill Road garage');
     const posts = slack.callsTo('chat.postMessage').length;

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../db/database.ts';
+import type { Database, PrismaClient } from '../db/database.ts';
 import type { TimelineEntry } from './types.ts';
 
 /**
@@ -48,4 +48,25 @@ export function formatTimeline(entries: TimelineEntry[]): string {
       return `${entry.at.toISOString().replace('T', ' ').slice(0, 19)}  ${entry.action.padEnd(24)} ${entry.actor}${detail ? `  ${detail}` : ''}`;
     })
     .join('\n');
+}
+
+export interface FoundEmail {
+  id: string;
+  subject: string;
+  fromAddress: string | null;
+  receivedAt: Date;
+}
+
+/**
+ * Emails a person means by `wanted`: its id, its Message-ID (with or without <>), or words of
+ * its subject or sender; exact matches first, then the newest. At most `limit`.
+ */
+export async function findEmails(pool: Database['pool'], wanted: string, limit = 5): Promise<FoundEmail[]> {
+  const result = await pool.query<{ id: string; subject: string; from_address: string | null; received_at: Date }>(
+    `SELECT id::text, subject, from_address, received_at FROM emails
+      WHERE id::text = $1 OR message_id = $1 OR message_id = '<' || $1 || '>' OR subject ILIKE '%' || $1 || '%' OR from_address ILIKE '%' || $1 || '%'
+      ORDER BY (id::text = $1 OR message_id IN ($1, '<' || $1 || '>')) DESC, received_at DESC LIMIT $2`,
+    [wanted, limit],
+  );
+  return result.rows.map((row) => ({ id: row.id, subject: row.subject, fromAddress: row.from_address, receivedAt: row.received_at }));
 }

@@ -1,6 +1,7 @@
 import { answerQuestion, formatAnswer } from '../agents/answerer.ts';
 import type { ModelRouter } from '../brains/router.ts';
-import { createWeeklyBudget } from '../brains/weekly-budget.ts';
+import { createWeeklyBudget, formatUsd } from '../brains/weekly-budget.ts';
+import { emailTimeline, findEmails } from '../memory/timeline.ts';
 import type { AskingPort } from '../channels/slack/asking.ts';
 import type { HomePort } from '../channels/slack/home.ts';
 import type { Database } from '../db/database.ts';
@@ -81,6 +82,14 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
     },
     briefing() {
       return deps.briefings.onDemand(new Date());
+    },
+    async timeline(wanted) {
+      const [email, ...others] = await findEmails(database.pool, wanted);
+      if (!email) return `No email matches “${escape(wanted)}”.`;
+      const entries = await emailTimeline(database.prisma, email.id);
+      const lines = entries.slice(-25).map((entry) => `\`${entry.at.toISOString().slice(0, 16).replace('T', ' ')}\` ${escape(entry.action)} · ${escape(entry.actor)}${typeof entry.detail.costUsd === 'number' && entry.detail.costUsd > 0 ? ` · ${formatUsd(entry.detail.costUsd)}` : ''}`);
+      const more = others.length > 0 ? `\n_Also matching: ${others.map((other) => `“${escape(other.subject)}”`).join(', ')} (say more of the subject to pick one)_` : '';
+      return `*${escape(email.subject || '(no subject)')}* from ${escape(email.fromAddress ?? 'unknown')}, received ${email.receivedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC\n${lines.join('\n') || 'Nothing recorded.'}${more}`.slice(0, 3900);
     },
     async redraftFromThread({ channel, threadTs, userId, text }) {
       const draft = await database.prisma.draft.findFirst({ where: { slackChannel: channel, slackCardTs: threadTs }, orderBy: { version: 'desc' } });

@@ -25,6 +25,8 @@ export interface AskingPort {
   /** Store a fact said by a teammate; a newer statement on the same subject supersedes. */
   remember(input: { text: string; userId: string; channel: string; isPrivate: boolean; ref: string }): Promise<string>;
   overview(): Promise<Overview>;
+  /** What happened to the email a person means (subject or sender words, or a Message-ID), as Slack mrkdwn. */
+  timeline(wanted: string): Promise<string>;
   /** A briefing now (Block Kit), the same as the morning one. */
   briefing(): Promise<{ text: string; blocks: unknown[] }>;
   /** A teammate's reply in a draft card's thread, taken as a redraft instruction. */
@@ -38,7 +40,7 @@ export const HELP_TEXT = [
   '• `/adjutant ask <question>`: an answer with numbered sources (or mention @Adjutant in a thread; follow-ups in that thread continue the conversation)',
   '• `/adjutant search <words>`: the best matches, with links',
   '• `/adjutant remember <subject>: <fact>`: a fact for later; saying it again on the same subject replaces it (the old one is kept in its history)',
-  '• `/adjutant status`: drafts waiting, sends that need you, the mailbox, jobs, and this week’s model spend',
+  '• `/adjutant status`: drafts waiting, sends that need you, the mailbox, jobs, and this week’s model spend; `/adjutant status <subject or sender>`: what happened to that email',
   '• `/adjutant briefing`: the morning briefing, now',
   '• `/adjutant help`: this list',
 ].join('\n');
@@ -104,6 +106,8 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
           if (!argument) return void (await reply('Remember what? `/adjutant remember <subject>: <fact>`'));
           return void (await reply(await assistant.remember({ text: argument, userId, channel, isPrivate: channel.startsWith('G') || channel.startsWith('D'), ref: `${channel}/command-${Date.now()}` })));
         case 'status':
+          // `/adjutant status <subject or sender>`: that email's timeline; alone, the overview.
+          if (argument) return void (await reply(await assistant.timeline(argument)));
           return void (await reply(overviewText(await assistant.overview(), new Date(), await cardLink())));
         case 'briefing': {
           const briefing = await assistant.briefing();
