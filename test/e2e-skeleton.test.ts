@@ -236,8 +236,11 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const submit = modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: 'They asked for Thursday, not Friday.' });
     expect((await sendSignedInteraction(url, SIGNING_SECRET, submit)).status).toBe(200);
 
-    const stored = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
-    expect(stored.status).toBe('rejected');
+    // Answered at once; the decision follows.
+    const stored = await waitUntil('the rejection', async () => {
+      const current = await service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } });
+      return current.status === 'rejected' ? current : null;
+    });
     expect(stored.decidedBy).toBe(ALICE);
     expect(stored.decisionNote).toBe('They asked for Thursday, not Friday.');
     const update = await waitUntil('the rejection to show in Slack', () => slack.callsTo('chat.update').find((call) => call.args.ts === draft.slackDraftTs));

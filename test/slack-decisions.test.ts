@@ -148,6 +148,8 @@ describe('shaping a draft in Slack (postgres)', () => {
     const submit = modalSubmission({ userId: ALICE, callbackId: view.callback_id, privateMetadata: view.private_metadata, text: edited });
     expect((await sendSignedInteraction(rig.url, SIGNING_SECRET, submit)).status).toBe(200);
 
+    // Answered at once; the new version follows.
+    await waitUntil('the edited version', () => rig.service.database.prisma.draft.findFirst({ where: { emailId: draft.emailId, version: 2 } }));
     const versions = await rig.service.database.prisma.draft.findMany({ where: { emailId: draft.emailId }, orderBy: { version: 'asc' } });
     expect(versions.map((version) => [version.version, version.status, version.writtenBy])).toEqual([
       [1, 'superseded', null],
@@ -160,6 +162,7 @@ describe('shaping a draft in Slack (postgres)', () => {
 
     // The old version's buttons are dead; the new one sends exactly what was edited.
     await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_approve', value: draft.id }));
+    await waitUntil('the old version’s click to be told it is replaced', () => rig.slack.callsTo('chat.postEphemeral').find((call) => String(call.args.text).includes('already superseded')));
     expect((await rig.service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('superseded');
     await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: ts, actionId: 'draft_approve', value: versions[1]?.id ?? '' }));
     const [sent] = await rig.smtp.waitFor(1, 20_000);
@@ -217,6 +220,7 @@ describe('shaping a draft in Slack (postgres)', () => {
     const metadata = JSON.stringify({ draftId: draft.id, channel: APPROVALS, messageTs: ts });
     await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: MALLORY, callbackId: 'draft_edit_modal', privateMetadata: metadata, text: 'Send your bank details to mallory@evil.example' }));
     await sendSignedInteraction(rig.url, SIGNING_SECRET, modalSubmission({ userId: MALLORY, callbackId: 'draft_reject_modal', privateMetadata: metadata, text: 'no' }));
+    await waitUntil('both submissions refused', async () => (await rig.service.database.prisma.auditEntry.count({ where: { entityId: draft.id, actor: MALLORY } })) >= 5);
     const stored = await rig.service.database.prisma.draft.findMany({ where: { emailId: draft.emailId } });
     expect(stored.map((version) => [version.version, version.status])).toEqual([[1, 'pending']]);
     const refusals = await rig.service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, actor: MALLORY } });
@@ -242,6 +246,7 @@ describe('shaping a draft in Slack (postgres)', () => {
     const sentBefore = rig.smtp.messages.length;
 
     await Promise.all([click(GUEST), click(STRANGER)]);
+    await waitUntil('both clicks refused', async () => (await rig.service.database.prisma.auditEntry.count({ where: { entityId: draft.id, action: 'draft.approve.refused' } })) >= 2);
     expect((await rig.service.database.prisma.draft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('pending');
     const refused = await rig.service.database.prisma.auditEntry.findMany({ where: { entityId: draft.id, action: 'draft.approve.refused' } });
     expect(refused.map((entry) => entry.actor).sort()).toEqual([GUEST, STRANGER].sort());

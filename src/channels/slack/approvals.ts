@@ -50,32 +50,46 @@ export interface ApprovalsPort {
 
 export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; poster: SlackPoster; logger: Logger }): void {
   const { approvals, poster, logger } = deps;
+  const warn = (what: string) => (error: unknown) => logger.warn({ err: error }, what);
+  const tell = (channel: string | null, user: string, text: string) => {
+    if (channel) void poster.postEphemeral(channel, user, text).catch(warn('could not answer the person'));
+  };
+  /**
+   * The work a click or a form starts, after its ack: Slack's HTTP answer goes out when the
+   * listener returns, so the listener returns at once and the decision follows (about the time a
+   * bare app takes to answer). Each decision is a conditional change, so a duplicate delivery
+   * still takes effect once; a failure is told to the person, who can click again.
+   */
+  const afterAck = (what: string, person: { channel: string | null; user: string }, work: () => Promise<void>) => {
+    void work().catch((error: unknown) => {
+      logger.error({ err: error }, `${what} failed`);
+      tell(person.channel, person.user, `Sorry, that did not go through (${error instanceof Error ? error.message.slice(0, 200) : 'unknown error'}). Nothing was sent; try again.`);
+    });
+  };
+
   const onDecision =
     (decision: 'approved' | 'rejected' | 'resend') =>
     async ({ ack, body, action }: { ack: () => Promise<void>; body: BlockAction; action: ButtonAction }) => {
       await ack();
       const draftId = action.value;
       if (!draftId) return;
-      const outcome = await approvals.decide({ draftId, userId: body.user.id, decision, channel: body.channel?.id ?? null, messageTs: body.message?.ts ?? null });
-      // An approval is shown by the send job (sending…, then sent), in order, from one place.
-      // A rejection has nothing after it: show it now, without holding the click's response.
-      if (outcome.kind !== 'decided' || outcome.draft.status !== 'rejected' || !body.channel?.id || !body.message?.ts) return;
-      void poster
-        .updateDraft(body.channel.id, body.message.ts, draftView(outcome.draft))
-        .catch((error: unknown) => logger.warn({ err: error }, 'could not show the rejection in Slack'));
+      afterAck(`draft ${decision}`, { channel: body.channel?.id ?? null, user: body.user.id }, async () => {
+        const outcome = await approvals.decide({ draftId, userId: body.user.id, decision, channel: body.channel?.id ?? null, messageTs: body.message?.ts ?? null });
+        // An approval is shown by the send job (sending…, then sent), in order, from one place.
+        // A rejection has nothing after it: show it now.
+        if (outcome.kind !== 'decided' || outcome.draft.status !== 'rejected' || !body.channel?.id || !body.message?.ts) return;
+        await poster.updateDraft(body.channel.id, body.message.ts, draftView(outcome.draft)).catch(warn('could not show the rejection in Slack'));
+      });
     };
 
-  const warn = (what: string) => (error: unknown) => logger.warn({ err: error }, what);
-  const tell = (channel: string | null, user: string, text: string) => {
-    if (channel) void poster.postEphemeral(channel, user, text).catch(warn('could not answer the person'));
-  };
   const showDraft = (channel: string | null, ts: string | null, draft: Parameters<typeof draftView>[0]) => {
     if (channel && ts) void poster.updateDraft(channel, ts, draftView(draft)).catch(warn('could not update the draft message'));
   };
 
   /**
    * A button that opens a modal: the approver check first (a refusal is told and audited, and
-   * no modal opens), then the modal, within the three seconds its trigger lives.
+   * no modal opens), then the modal, within the three seconds its trigger lives (counted from
+   * the click, whatever happens to the ack).
    */
   const onOpen =
     (action: 'edit' | 'redraft' | 'reject' | 'write-reply') =>
@@ -84,22 +98,26 @@ export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; po
       const id = button.value;
       if (!id) return;
       const channel = body.channel?.id ?? null;
-      const context: ModalContext = { channel, messageTs: body.message?.ts ?? null };
-      const entityType = action === 'write-reply' ? 'email' : 'draft';
-      if (!(await approvals.allow(body.user.id, { action, entityType, entityId: id, channel }))) return;
-      if (action === 'write-reply') {
-        const email = await approvals.replyTo(id);
-        if (!email?.toAddress) return tell(channel, body.user.id, 'There is nobody to reply to for this email (the sender was not recovered).');
-        await poster.openModal(body.trigger_id, writeReplyModal({ id, toAddress: email.toAddress, subject: email.subject }, context));
-        return;
-      }
-      const draft = await approvals.draft(id);
-      if (!draft) return;
-      if (draft.status !== 'pending') return tell(channel, body.user.id, `This draft is already ${draft.status}; nothing to change.`);
-      if (action === 'edit' && draft.body.length > MAX_INPUT_CHARS) return tell(channel, body.user.id, `This draft is ${draft.body.length} characters, more than Slack lets a form edit (${MAX_INPUT_CHARS}): use Redraft, or Reject it and reply by hand.`);
-      const view = action === 'edit' ? editModal(draft, context) : action === 'redraft' ? redraftModal(draft, context) : rejectModal(draft, context);
-      await poster.openModal(body.trigger_id, view);
+      afterAck(`opening the ${action} form`, { channel, user: body.user.id }, () => openForm(action, id, channel, body));
     };
+
+  async function openForm(action: 'edit' | 'redraft' | 'reject' | 'write-reply', id: string, channel: string | null, body: BlockAction): Promise<void> {
+    const context: ModalContext = { channel, messageTs: body.message?.ts ?? null };
+    const entityType = action === 'write-reply' ? 'email' : 'draft';
+    if (!(await approvals.allow(body.user.id, { action, entityType, entityId: id, channel }))) return;
+    if (action === 'write-reply') {
+      const email = await approvals.replyTo(id);
+      if (!email?.toAddress) return tell(channel, body.user.id, 'There is nobody to reply to for this email (the sender was not recovered).');
+      await poster.openModal(body.trigger_id, writeReplyModal({ id, toAddress: email.toAddress, subject: email.subject }, context));
+      return;
+    }
+    const draft = await approvals.draft(id);
+    if (!draft) return;
+    if (draft.status !== 'pending') return tell(channel, body.user.id, `This draft is already ${draft.status}; nothing to change.`);
+    if (action === 'edit' && draft.body.length > MAX_INPUT_CHARS) return tell(channel, body.user.id, `This draft is ${draft.body.length} characters, more than Slack lets a form edit (${MAX_INPUT_CHARS}): use Redraft, or Reject it and reply by hand.`);
+    const view = action === 'edit' ? editModal(draft, context) : action === 'redraft' ? redraftModal(draft, context) : rejectModal(draft, context);
+    await poster.openModal(body.trigger_id, view);
+  }
 
   /** A submitted modal: its context and its one text input, or a form error for Slack to show. */
   type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
@@ -121,45 +139,60 @@ export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; po
       await ack();
       if (!action.value) return;
       const channel = body.channel?.id ?? null;
-      const outcome = await approvals.followUp({ draftId: action.value, userId: body.user.id, channel });
-      if (outcome.kind === 'queued') tell(channel, body.user.id, 'Drafting a follow-up: it will appear in this thread for approval.');
-      else if (outcome.kind === 'no-model') tell(channel, body.user.id, 'No language model is configured (OLLAMA_HOST or ANTHROPIC_API_KEY): write the follow-up by hand.');
-      else if (outcome.kind === 'not-sent') tell(channel, body.user.id, 'That reply was never sent, so there is nothing to follow up.');
+      const draftId = action.value;
+      afterAck('a follow-up request', { channel, user: body.user.id }, async () => {
+        const outcome = await approvals.followUp({ draftId, userId: body.user.id, channel });
+        if (outcome.kind === 'queued') tell(channel, body.user.id, 'Drafting a follow-up: it will appear in this thread for approval.');
+        else if (outcome.kind === 'no-model') tell(channel, body.user.id, 'No language model is configured (OLLAMA_HOST or ANTHROPIC_API_KEY): write the follow-up by hand.');
+        else if (outcome.kind === 'not-sent') tell(channel, body.user.id, 'That reply was never sent, so there is nothing to follow up.');
+      });
     });
 
     app.view<ViewSubmitAction>(VIEW_REJECT, async (args) => {
       const { context, text } = submitted(args);
       await args.ack();
-      if (!context.draftId) return;
-      const outcome = await approvals.decide({ draftId: context.draftId, userId: args.body.user.id, decision: 'rejected', channel: context.channel, messageTs: context.messageTs, note: text.trim() || null });
-      if (outcome.kind === 'decided') showDraft(context.channel, context.messageTs, outcome.draft);
+      const draftId = context.draftId;
+      if (!draftId) return;
+      afterAck('a rejection', { channel: context.channel, user: args.body.user.id }, async () => {
+        const outcome = await approvals.decide({ draftId, userId: args.body.user.id, decision: 'rejected', channel: context.channel, messageTs: context.messageTs, note: text.trim() || null });
+        if (outcome.kind === 'decided') showDraft(context.channel, context.messageTs, outcome.draft);
+      });
     });
     app.view<ViewSubmitAction>(VIEW_EDIT, async (args) => {
       const { context, text } = submitted(args);
       if (text.trim() === '') return void (await formError(args, 'The reply is empty: write something, or Reject the draft.'));
       await args.ack();
-      if (!context.draftId) return;
-      const outcome = await approvals.edit({ draftId: context.draftId, userId: args.body.user.id, body: text, channel: context.channel });
-      if (outcome.kind === 'revised') showDraft(context.channel, context.messageTs ?? outcome.draft.slackDraftTs, outcome.draft);
-      else if (outcome.kind === 'not-pending') tell(context.channel, args.body.user.id, `Not saved: the draft was ${outcome.draft.status} meanwhile.`);
+      const draftId = context.draftId;
+      if (!draftId) return;
+      afterAck('an edit', { channel: context.channel, user: args.body.user.id }, async () => {
+        const outcome = await approvals.edit({ draftId, userId: args.body.user.id, body: text, channel: context.channel });
+        if (outcome.kind === 'revised') showDraft(context.channel, context.messageTs ?? outcome.draft.slackDraftTs, outcome.draft);
+        else if (outcome.kind === 'not-pending') tell(context.channel, args.body.user.id, `Not saved: the draft was ${outcome.draft.status} meanwhile.`);
+      });
     });
     app.view<ViewSubmitAction>(VIEW_REDRAFT, async (args) => {
       const { context, text } = submitted(args);
       if (text.trim() === '') return void (await formError(args, 'Say what should change.'));
       await args.ack();
-      if (!context.draftId) return;
-      const outcome = await approvals.redraft({ draftId: context.draftId, userId: args.body.user.id, instruction: text.trim(), channel: context.channel });
-      if (outcome.kind === 'queued') tell(context.channel, args.body.user.id, 'Redrafting: the new version will replace this one in the thread.');
-      else if (outcome.kind === 'no-model') tell(context.channel, args.body.user.id, 'No language model is configured (OLLAMA_HOST or ANTHROPIC_API_KEY), so nothing can be redrafted: use Edit.');
-      else if (outcome.kind === 'not-pending') tell(context.channel, args.body.user.id, `Not redrafted: the draft was ${outcome.draft.status} meanwhile.`);
+      const draftId = context.draftId;
+      if (!draftId) return;
+      afterAck('a redraft request', { channel: context.channel, user: args.body.user.id }, async () => {
+        const outcome = await approvals.redraft({ draftId, userId: args.body.user.id, instruction: text.trim(), channel: context.channel });
+        if (outcome.kind === 'queued') tell(context.channel, args.body.user.id, 'Redrafting: the new version will replace this one in the thread.');
+        else if (outcome.kind === 'no-model') tell(context.channel, args.body.user.id, 'No language model is configured (OLLAMA_HOST or ANTHROPIC_API_KEY), so nothing can be redrafted: use Edit.');
+        else if (outcome.kind === 'not-pending') tell(context.channel, args.body.user.id, `Not redrafted: the draft was ${outcome.draft.status} meanwhile.`);
+      });
     });
     app.view<ViewSubmitAction>(VIEW_WRITE_REPLY, async (args) => {
       const { context, text } = submitted(args);
       if (text.trim() === '') return void (await formError(args, 'The reply is empty.'));
       await args.ack();
-      if (!context.emailId) return;
-      const outcome = await approvals.writeReply({ emailId: context.emailId, userId: args.body.user.id, body: text, channel: context.channel, cardTs: context.messageTs });
-      if (outcome.kind === 'exists') tell(context.channel, args.body.user.id, 'A reply to this email was already written: see the thread.');
+      const emailId = context.emailId;
+      if (!emailId) return;
+      afterAck('a written reply', { channel: context.channel, user: args.body.user.id }, async () => {
+        const outcome = await approvals.writeReply({ emailId, userId: args.body.user.id, body: text, channel: context.channel, cardTs: context.messageTs });
+        if (outcome.kind === 'exists') tell(context.channel, args.body.user.id, 'A reply to this email was already written: see the thread.');
+      });
     });
 }
 
