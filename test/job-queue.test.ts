@@ -50,6 +50,12 @@ describe('job queue', () => {
     expect(rows.rows[0]?.n).toBe(1);
   });
 
+  it('refuses to enqueue data its job’s schema refuses, naming the field, and stores nothing', async () => {
+    await expect(queue.enqueue('test.flaky', 'bad-1', { item: 42 })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('item:') });
+    const rows = await database.pool.query(`SELECT count(*)::int AS n FROM agenda_jobs WHERE data->>'key' = 'bad-1'`);
+    expect(rows.rows[0]?.n).toBe(0);
+  });
+
   it('runs a job whose retries were spent again when it is enqueued again, and lists it while it is dead', async () => {
     failuresLeft = 2; // the first run and its one retry fail: an outage longer than the backoff
     await queue.enqueue('test.flaky', 'email-1', { item: 'email-1' });

@@ -87,9 +87,12 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
   });
   agenda.on('error', (error: unknown) => logger.error({ err: error }, 'job queue error'));
   let running = false;
+  /** The schemas of the jobs this process defines: enqueueing checks data against them. */
+  const schemas = new Map<string, z.ZodType<unknown>>();
 
   return {
     define<T>(definition: JobDefinition<T>) {
+      schemas.set(definition.name, definition.schema);
       const maxRetries = definition.maxRetries ?? DEFAULT_MAX_RETRIES;
       agenda.define<Record<string, unknown>>(
         definition.name,
@@ -129,6 +132,12 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
       );
     },
     async enqueue(name, key, data) {
+      // Data a job would refuse is refused here, where the caller can see the mistake, rather
+      // than stored and failed later by a worker.
+      const parsed = schemas.get(name)?.safeParse(data);
+      if (parsed && !parsed.success) {
+        throw new AdjutantError('CONFLICT', `job ${name} (${key}) was given data its schema refuses: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`).join('; ')}`, { retryable: false });
+      }
       try {
         // One statement: the unique index on (name, data.key) makes a second enqueue, however
         // close in time, a no-op instead of a duplicate job (and no error: on PGlite an error
