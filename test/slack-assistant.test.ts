@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
-import { sendSignedEvent, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
+import { buttonClick, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -188,7 +188,12 @@ describe('asking Adjutant in Slack (postgres)', () => {
     expect(String(answer?.args.text)).toContain('oak-1234');
   });
 
-  it('publishes the App Home with what waits on the team', async () => {
+  it('publishes the App Home with what waits on the team, and an approver can run a job that gave up again from it', async () => {
+    const dead = await service.database.pool.query<{ id: string }>(
+      `INSERT INTO agenda_jobs (name, data, priority, type, next_run_at, failed_at, fail_count, fail_reason)
+       VALUES ('legacy.export', '{"key":"home-1"}', 0, 'normal', NULL, now(), 11, 'SLACK_FAILED: channel_not_found') RETURNING id::text`,
+    );
+    const jobId = dead.rows[0]?.id ?? '';
     await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_home_opened', user: ALICE, channel: 'D0ALICE', tab: 'home', event_ts: '1700000200.000100' });
     const [published] = await slack.waitFor('views.publish', 1);
     expect(published?.args.user_id).toBe(ALICE);
@@ -196,5 +201,18 @@ describe('asking Adjutant in Slack (postgres)', () => {
     expect(view).toContain('Waiting for approval (0)');
     expect(view).toContain('Mailbox');
     expect(view).toContain('Models this week');
+    expect(view).toContain('legacy.export gave up after 11 tries: SLACK_FAILED: channel_not_found');
+    expect(view).toContain(`"action_id":"job_retry:${jobId}"`);
+
+    // Someone who is not an approver cannot; an approver can, and the tab is published again.
+    await sendSignedInteraction(url, SIGNING_SECRET, buttonClick({ userId: 'U0MALLORY', channel: 'D0MALLORY', messageTs: '1700000200.000200', actionId: `job_retry:${jobId}`, value: jobId }));
+    await waitUntil('the refusal', () => service.database.prisma.auditEntry.findFirst({ where: { actor: 'U0MALLORY', action: 'job.retry.refused', entityId: jobId } }));
+    await sendSignedInteraction(url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: 'D0ALICE', messageTs: '1700000200.000300', actionId: `job_retry:${jobId}`, value: jobId }));
+    await waitUntil('the job to be waiting to run again', async () => {
+      const row = await service.database.pool.query<{ fail_count: number; next_run_at: Date | null }>('SELECT fail_count, next_run_at FROM agenda_jobs WHERE id = $1::uuid', [jobId]);
+      return row.rows[0]?.fail_count === 0 && row.rows[0]?.next_run_at !== null;
+    });
+    const republished = await slack.waitFor('views.publish', 3);
+    expect(JSON.stringify(republished.at(-1)?.args.view)).not.toContain(`job_retry:${jobId}`);
   });
 });

@@ -5,7 +5,7 @@ import { emailTimeline, findEmails } from '../memory/timeline.ts';
 import type { AskingPort } from '../channels/slack/asking.ts';
 import type { HomePort } from '../channels/slack/home.ts';
 import type { Database } from '../db/database.ts';
-import { readDeadJobs, readRetryingJobs } from '../db/job-table.ts';
+import { readDeadJobs, readRetryingJobs, reviveDeadJob } from '../db/job-table.ts';
 import type { HealthRegistry } from '../health.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { ApprovalService } from './approvals.ts';
@@ -82,6 +82,10 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
     },
     briefing() {
       return deps.briefings.onDemand(new Date());
+    },
+    async retryJob({ jobId, userId }) {
+      if (!(await deps.approvals.allow(userId, { action: 'retry', entityType: 'job', entityId: jobId, channel: null }))) return 'not-allowed';
+      return (await reviveDeadJob(database.pool, jobId)) ? 'retried' : 'not-dead';
     },
     async timeline(wanted) {
       const [email, ...others] = await findEmails(database.pool, wanted);

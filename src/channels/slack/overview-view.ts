@@ -10,7 +10,7 @@ export interface Overview {
   pending: { draftId: string; subject: string; to: string; since: Date; channel: string | null; cardTs: string | null }[];
   /** Sends that need a person: failed, may have been sent. */
   attention: { draftId: string; status: string; subject: string; to: string; error: string | null; channel: string | null; cardTs: string | null }[];
-  deadJobs: { name: string; failCount: number; reason: string | null }[];
+  deadJobs: { id: string; name: string; failCount: number; reason: string | null }[];
   retrying: { name: string; nextRunAt: Date; reason: string | null }[];
   /** The mailbox watcher's health. */
   mailbox: { status: 'ok'; detail?: string } | { status: 'disabled'; reason: string } | { status: 'failing'; error: string };
@@ -35,6 +35,9 @@ export function slackLinks(app: App): () => Promise<CardLink> {
     return (channel, ts) => `${root}archives/${channel}/p${ts.replace('.', '')}`;
   };
 }
+
+/** The Retry button of a job that gave up, on the App Home (action ids are unique per block: the job id follows). */
+export const ACTION_RETRY_JOB = 'job_retry';
 
 /** A link to a card, built from its channel and ts (the permalink form; no API call per row). */
 export type CardLink = (channel: string, ts: string) => string;
@@ -96,6 +99,14 @@ export function homeView(overview: Overview, now: Date, link: CardLink): types.H
   const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: 'Adjutant' } }];
   for (const section of overviewSections(overview, now, link)) {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*${section.title}*\n${section.lines.join('\n')}`.slice(0, 2900) } });
+    // Jobs that gave up can be run again from here (approvers only).
+    if (section.title === 'Jobs' && overview.deadJobs.length > 0) {
+      blocks.push({
+        type: 'actions',
+        block_id: 'dead_jobs',
+        elements: overview.deadJobs.slice(0, 5).map((job) => ({ type: 'button' as const, action_id: `${ACTION_RETRY_JOB}:${job.id}`, text: { type: 'plain_text' as const, text: `Retry ${job.name}`.slice(0, 75) }, value: job.id })),
+      });
+    }
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Updated ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC · /adjutant help` }] });
   return { type: 'home', blocks };
