@@ -65,6 +65,9 @@ export async function readDeadJobs(pool: Pick<pg.Pool, 'query'>, limit: number):
   }));
 }
 
+/** The NOTIFY channel that wakes job workers (the queue's backend listens on it). */
+export const JOB_CHANNEL = 'agenda_jobs';
+
 /**
  * The enqueue as a CTE (`job`), for one statement that also writes the row the job is about (an
  * outbox: both commit or neither). The unique index on (name, data.key) makes a second enqueue a
@@ -85,7 +88,7 @@ export function jobInsert(
     ON CONFLICT (name, (data->>'key')) WHERE data ? 'key' DO NOTHING
     RETURNING id, name, next_run_at
   )`;
-  const notify = `pg_notify('agenda_jobs', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`;
+  const notify = `pg_notify('${JOB_CHANNEL}', json_build_object('jobId', id::text, 'jobName', name, 'nextRunAt', next_run_at, 'priority', 0, 'timestamp', now(), 'source', 'enqueue')::text)`;
   return { cte, created: options.embedded ? '(SELECT count(*) FROM job)' : `(SELECT count(${notify}) FROM job)` };
 }
 
