@@ -1,4 +1,5 @@
 import type { webApi } from '@slack/bolt';
+import { botIdentity } from './bot-identity.ts';
 
 /**
  * Who may approve: SLACK_APPROVERS when set, else any full member of this workspace in the
@@ -16,17 +17,8 @@ export function createApproverCheck(deps: {
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? 60_000;
   let members: { ids: Set<string>; at: number } | null = null;
-  let ownTeam: Promise<string | null> | null = null;
   const accounts = new Map<string, { full: boolean; at: number }>();
-
-  const teamOfBot = () =>
-    (ownTeam ??= deps.client.auth.test().then(
-      (result) => result.team_id ?? null,
-      () => {
-        ownTeam = null;
-        return null;
-      },
-    ));
+  const teamOfBot = async () => (await botIdentity(deps.client)).teamId;
 
   /** A full member of our workspace: not a guest, not from another organisation. */
   async function isFullMember(userId: string): Promise<boolean> {

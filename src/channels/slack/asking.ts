@@ -8,6 +8,7 @@ import type { App, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.ts';
 import { escapeMrkdwn } from './blocks.ts';
+import { botIdentity } from './bot-identity.ts';
 import { overviewText, slackLinks, type Overview } from './overview-view.ts';
 import type { SlackPoster } from './slack-poster.ts';
 
@@ -64,15 +65,7 @@ const directMessage = z.object({
 
 export function registerAsking(app: App, deps: { assistant: AskingPort; poster: SlackPoster; approvalsChannel: string | null; logger: Logger }): void {
   const { assistant, poster, logger } = deps;
-  let botUser: Promise<string | null> | null = null;
-  const botUserId = () =>
-    (botUser ??= app.client.auth.test().then(
-      (result) => result.user_id ?? null,
-      () => {
-        botUser = null;
-        return null;
-      },
-    ));
+  const botUserId = async () => (await botIdentity(app.client)).userId;
   const cardLink = slackLinks(app);
   const failed = (what: string) => (error: unknown) => logger.warn({ err: error }, `could not ${what}`);
 

@@ -6,6 +6,7 @@
  */
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
+import { botIdentity } from './bot-identity.ts';
 import type { SlackPoster } from './slack-poster.ts';
 
 /** What this feature needs from memory: the port it declares, implemented in main.ts. */
@@ -53,15 +54,7 @@ const deletedMessage = z.object({ subtype: z.literal('message_deleted'), channel
 export function registerChannelMemory(app: App, deps: { channels: MemoryChannels; memory: SlackMemoryPort; poster: Pick<SlackPoster, 'permalink'> }): void {
   const { channels, memory, poster } = deps;
   const configured = (channel: string) => channels === 'all' || (Array.isArray(channels) && channels.includes(channel));
-  let botUserId: Promise<string | null> | null = null;
-  const botUser = () =>
-    (botUserId ??= app.client.auth.test().then(
-      (result) => result.user_id ?? null,
-      () => {
-        botUserId = null;
-        return null;
-      },
-    ));
+  const botUser = async () => (await botIdentity(app.client)).userId;
 
   async function shouldRemember(channel: string, channelType: string | undefined, threadTs: string | undefined, parentUser: string | undefined): Promise<boolean> {
     // Direct messages are a person's conversation with the bot, not the team's.

@@ -1,6 +1,7 @@
 import type { App, types } from '@slack/bolt';
 import { formatUsd } from '../../brains/weekly-budget.ts';
 import { escapeMrkdwn } from './blocks.ts';
+import { botIdentity } from './bot-identity.ts';
 
 type KnownBlock = types.KnownBlock;
 
@@ -19,20 +20,12 @@ export interface Overview {
 
 /**
  * Links to messages in this workspace, in Slack's permalink form, from the workspace URL
- * (auth.test, asked once): no API call per row.
+ * (the bot's identity, asked once): no API call per row.
  */
 export function slackLinks(app: App): () => Promise<CardLink> {
-  let base: Promise<string> | null = null;
   return async () => {
-    base ??= app.client.auth.test().then(
-      (result) => (result.url?.endsWith('/') ? result.url : `${result.url ?? 'https://slack.com'}/`),
-      () => {
-        base = null;
-        return 'https://slack.com/';
-      },
-    );
-    const root = await base;
-    return (channel, ts) => `${root}archives/${channel}/p${ts.replace('.', '')}`;
+    const { url } = await botIdentity(app.client);
+    return (channel, ts) => `${url}archives/${channel}/p${ts.replace('.', '')}`;
   };
 }
 
