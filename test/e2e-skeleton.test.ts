@@ -8,6 +8,7 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './supp
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
 import { testServices } from './support/services.ts';
 import { startSmtpCapture } from './support/smtp-capture.ts';
+import { databaseEnv, slackEnv, imapEnv, smtpEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -43,22 +44,10 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('forward → draft → appro
     const config = loadConfig({
       envFile: null,
       env: {
-        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-        DATA_DIR: database.dataDir,
-        PORT: '0',
-        LOG_LEVEL: 'error',
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_API_URL: slack.apiUrl,
-        SLACK_APPROVALS_CHANNEL: APPROVALS,
-        IMAP_HOST: services.imapHost,
-        IMAP_PORT: String(services.imapPort),
-        IMAP_USER: mailboxUser,
-        IMAP_PASSWORD: services.imapPassword,
-        IMAP_TLS: 'false',
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(smtp.port),
-        SMTP_TLS: 'false',
+        ...databaseEnv(database),
+        ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
+        ...imapEnv(mailboxUser),
+        ...smtpEnv(smtp.port),
         MAIL_FROM: 'Acme Ops <ops@team.example>',
         TEAM_DOMAINS: 'team.example',
         ANTHROPIC_API_KEY: 'sk-ant-test-key',

@@ -7,8 +7,8 @@ import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody }
 import { buttonClick, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { testServices } from './support/services.ts';
 import { startSmtpCapture, type CapturedMail } from './support/smtp-capture.ts';
+import { databaseEnv, slackEnv, imapEnv, smtpEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -291,7 +291,6 @@ describe('hostile mail sent straight to the mailbox, with a model that obeys it 
   beforeAll(async () => {
     expect(CORPUS).toHaveLength(32);
     fixtures = await loadFixtures();
-    const services = testServices();
     database = await createTestDatabase('postgres');
     slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE] } });
     anthropic = await startAnthropicFake({ apiKey: 'sk-ant-test-key', respond: obedientModel });
@@ -299,23 +298,11 @@ describe('hostile mail sent straight to the mailbox, with a model that obeys it 
     const config = loadConfig({
       envFile: null,
       env: {
-        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-        DATA_DIR: database.dataDir,
-        PORT: '0',
-        LOG_LEVEL: 'error',
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_API_URL: slack.apiUrl,
-        SLACK_APPROVALS_CHANNEL: APPROVALS,
+        ...databaseEnv(database),
+        ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
         SLACK_APPROVERS: ALICE,
-        IMAP_HOST: services.imapHost,
-        IMAP_PORT: String(services.imapPort),
-        IMAP_USER: mailboxUser,
-        IMAP_PASSWORD: services.imapPassword,
-        IMAP_TLS: 'false',
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(smtp.port),
-        SMTP_TLS: 'false',
+        ...imapEnv(mailboxUser),
+        ...smtpEnv(smtp.port),
         MAIL_FROM: `Northwind Joinery <${MAIL_FROM_ADDRESS}>`,
         TEAM_DOMAINS: TEAM_DOMAIN,
         MAIL_AUTHSERV_ID: 'mx1.mailhost.example',

@@ -6,6 +6,7 @@ import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
 import { buttonClick, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
+import { databaseEnv, slackEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -57,14 +58,8 @@ describe('asking Adjutant in Slack (postgres)', () => {
     const config = loadConfig({
       envFile: null,
       env: {
-        ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-        DATA_DIR: database.dataDir,
-        PORT: '0',
-        LOG_LEVEL: 'error',
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_API_URL: slack.apiUrl,
-        SLACK_APPROVALS_CHANNEL: APPROVALS,
+        ...databaseEnv(database),
+        ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
         SLACK_MEMORY_CHANNELS: 'none',
         MAIL_FROM: 'Acme Ops <ops@team.example>',
         EMBEDDER: 'none',

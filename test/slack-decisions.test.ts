@@ -5,8 +5,8 @@ import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody }
 import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { testServices } from './support/services.ts';
 import { startSmtpCapture } from './support/smtp-capture.ts';
+import { databaseEnv, slackEnv, imapEnv, smtpEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -49,7 +49,6 @@ interface Rig {
 }
 
 async function startRig(kind: 'postgres' | 'pglite', name: string, models: Record<string, string>): Promise<Rig> {
-  const services = testServices();
   const database = await createTestDatabase(kind);
   const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, GUEST, STRANGER] }, users: { [GUEST]: { guest: true }, [STRANGER]: { teamId: 'T0OTHERORG' } } });
   const smtp = await startSmtpCapture();
@@ -57,22 +56,10 @@ async function startRig(kind: 'postgres' | 'pglite', name: string, models: Recor
   const config = loadConfig({
     envFile: null,
     env: {
-      ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-      DATA_DIR: database.dataDir,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      SLACK_APPROVALS_CHANNEL: APPROVALS,
-      IMAP_HOST: services.imapHost,
-      IMAP_PORT: String(services.imapPort),
-      IMAP_USER: mailboxUser,
-      IMAP_PASSWORD: services.imapPassword,
-      IMAP_TLS: 'false',
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(smtp.port),
-      SMTP_TLS: 'false',
+      ...databaseEnv(database),
+      ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
+      ...imapEnv(mailboxUser),
+      ...smtpEnv(smtp.port),
       MAIL_FROM: 'Acme Ops <ops@team.example>',
       TEAM_DOMAINS: 'team.example',
       EMBEDDER: 'none',

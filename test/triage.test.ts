@@ -7,8 +7,8 @@ import { startOllamaFake, type OllamaFake, type OllamaFakeChatBody } from './fak
 import { startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { testServices } from './support/services.ts';
 import { runCli } from './support/cli.ts';
+import { databaseEnv, slackEnv, imapEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -69,23 +69,12 @@ function triageAnswer(category: string, urgency: string, summary: string, confid
 }
 
 async function startServiceWith(database: TestDatabase, slack: SlackFake, mailboxUser: string, models: Record<string, string>): Promise<Service> {
-  const services = testServices();
   const config = loadConfig({
     envFile: null,
     env: {
-      ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-      DATA_DIR: database.dataDir,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: 'test-signing-secret-0123456789',
-      SLACK_API_URL: slack.apiUrl,
-      SLACK_APPROVALS_CHANNEL: APPROVALS,
-      IMAP_HOST: services.imapHost,
-      IMAP_PORT: String(services.imapPort),
-      IMAP_USER: mailboxUser,
-      IMAP_PASSWORD: services.imapPassword,
-      IMAP_TLS: 'false',
+      ...databaseEnv(database),
+      ...slackEnv({ botToken: BOT_TOKEN, signingSecret: 'test-signing-secret-0123456789', apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
+      ...imapEnv(mailboxUser),
       MAIL_FROM: 'Acme Ops <ops@team.example>',
       TEAM_DOMAINS: 'team.example',
       EMBEDDER: 'none',
