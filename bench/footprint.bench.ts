@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { embeddingScenario } from './footprint/embedding-scenario.ts';
 import { measureFootprint, type FootprintScenario, type PhaseFigures } from './footprint/footprint.ts';
 import type { Benchmark } from './support/benchmark.ts';
+import { wholeNumber } from './support/env.ts';
 
 /**
  * Resident memory of the service idle, as a user runs it: `npm start` in the repository on the
@@ -111,11 +112,3 @@ function phaseRow(phase: PhaseFigures): Record<string, unknown> {
   };
 }
 
-function wholeNumber(variable: string, fallback: number, options: { zeroAllowed?: boolean } = {}): number {
-  const raw = process.env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  const lowest = options.zeroAllowed ? 0 : 1;
-  if (!Number.isInteger(value) || value < lowest) throw new Error(`${variable} must be a whole number of at least ${lowest}, not ${raw}`);
-  return value;
-}

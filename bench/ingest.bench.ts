@@ -2,6 +2,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/databases
 import { measureIdleLatency } from './ingest/idle-latency.ts';
 import { measureThroughput } from './ingest/throughput.ts';
 import type { Benchmark } from './support/benchmark.ts';
+import { wholeNumber } from './support/env.ts';
 
 /**
  * How fast mail gets in: messages per second parsed and stored through the watcher's ingest on
@@ -70,10 +71,3 @@ const benchmark: Benchmark = {
 
 export default benchmark;
 
-function wholeNumber(variable: string, fallback: number): number {
-  const raw = process.env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${variable} must be a positive whole number, not ${raw}`);
-  return value;
-}

@@ -18,6 +18,7 @@ import {
 } from './jobs/measure.ts';
 import type { Benchmark } from './support/benchmark.ts';
 import { round } from './support/latency.ts';
+import { wholeNumber } from './support/env.ts';
 
 /**
  * The job queue (agenda 6 on its PostgreSQL backend, through createJobQueue with its defaults)
@@ -188,10 +189,3 @@ function databaseKinds(): DatabaseKind[] {
   return kinds as DatabaseKind[];
 }
 
-function wholeNumber(variable: string, fallback: number): number {
-  const raw = process.env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${variable} must be a positive whole number, not ${raw}`);
-  return value;
-}

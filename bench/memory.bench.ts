@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { measureEmbedderRate } from './memory/embedder-rate.ts';
 import { runScenario, type ScenarioFigures } from './memory/scenario.ts';
 import type { Benchmark } from './support/benchmark.ts';
+import { wholeNumber } from './support/env.ts';
 
 /**
  * Team memory at scale: bulk load rate, HNSW build time, and hybrid search latency through the
@@ -39,11 +40,11 @@ const benchmark: Benchmark = {
   description: 'memory at 100k/1M chunks: bulk load, HNSW build, hybrid search p50/p95 vs raw pgvector kNN, recall@10 vs exact, filtered searches; PostgreSQL and PGlite',
   async run() {
     const sizes = wholeNumbers('BENCH_SIZES', [100_000, 1_000_000]);
-    const pgliteSize = wholeNumber('BENCH_PGLITE_SIZE', 100_000, true);
-    const queries = wholeNumber('BENCH_QUERIES', 200);
-    const filteredQueries = wholeNumber('BENCH_FILTERED_QUERIES', 100);
-    const exactQueries = process.env.BENCH_EXACT_QUERIES ? wholeNumber('BENCH_EXACT_QUERIES', 100) : null;
-    const seed = wholeNumber('BENCH_SEED', 1);
+    const pgliteSize = wholeNumber('BENCH_PGLITE_SIZE', 100_000, { zeroAllowed: true, separators: true });
+    const queries = wholeNumber('BENCH_QUERIES', 200, { separators: true });
+    const filteredQueries = wholeNumber('BENCH_FILTERED_QUERIES', 100, { separators: true });
+    const exactQueries = process.env.BENCH_EXACT_QUERIES ? wholeNumber('BENCH_EXACT_QUERIES', 100, { separators: true }) : null;
+    const seed = wholeNumber('BENCH_SEED', 1, { separators: true });
     const keep = flag('BENCH_KEEP', false);
     const explain = flag('BENCH_EXPLAIN', true);
     const scenarios: ScenarioFigures[] = [];
@@ -186,13 +187,6 @@ function codeIdentity(files: string[]): Record<string, string> {
   );
 }
 
-function wholeNumber(variable: string, fallback: number, zeroAllowed = false): number {
-  const raw = process.env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw.replace(/[_,]/g, ''));
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) throw new Error(`${variable} must be a ${zeroAllowed ? 'non-negative' : 'positive'} whole number, not ${raw}`);
-  return value;
-}
 
 function wholeNumbers(variable: string, fallback: number[]): number[] {
   const raw = process.env[variable];

@@ -12,6 +12,7 @@ import { sendSignedCommand, slashCommand, startResponseCatcher, type ResponseCat
 import { startServer, type Reply, type ServerProcess } from './slack-ack/server-process.ts';
 import type { Benchmark } from './support/benchmark.ts';
 import { round, runClosedLoop, summarize, type LatencySummary } from './support/latency.ts';
+import { wholeNumber } from './support/env.ts';
 
 /**
  * How fast Adjutant answers Slack's HTTP requests at /slack/events (the ack), next to a bare
@@ -105,7 +106,7 @@ const benchmark: Benchmark = {
     const databaseKind = databaseKindFromEnvironment();
     const requests = wholeNumber('BENCH_REQUESTS', 400);
     const kinds = kindsFromEnvironment();
-    const askChunks = wholeNumber('BENCH_ASK_CHUNKS', 100_000, true);
+    const askChunks = wholeNumber('BENCH_ASK_CHUNKS', 100_000, { zeroAllowed: true });
     const asks = wholeNumber('BENCH_ASKS', 50);
     const askEmbedder = process.env.BENCH_ASK_EMBEDDER ?? 'builtin';
     if (askEmbedder !== 'builtin' && askEmbedder !== 'none') throw new Error(`BENCH_ASK_EMBEDDER must be builtin or none, not ${askEmbedder}`);
@@ -428,10 +429,3 @@ function kindsFromEnvironment(): Kind[] {
   return KINDS.filter((kind) => wanted.includes(kind));
 }
 
-function wholeNumber(variable: string, fallback: number, zeroAllowed = false): number {
-  const raw = process.env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) throw new Error(`${variable} must be a ${zeroAllowed ? 'whole number' : 'positive whole number'}, not ${raw}`);
-  return value;
-}
