@@ -162,6 +162,8 @@ export const configSchema = z.object({
     z.coerce.number({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).int({ error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).min(0, { error: 'expected a whole number of days such as 3 (0 turns follow-ups off)' }).max(365, { error: 'expected at most 365 days' }).default(3),
   ),
 
+  // External MCP servers our agents may use, and each tool's policy (read / write); unset: mcp-servers.json in the working directory, if there is one.
+  MCP_SERVERS_FILE: z.preprocess(emptyToUndefined, z.string().optional()),
   MCP_TOKEN: z.preprocess((value) => emptyToUndefined(typeof value === 'string' ? value.trim() : value), z.string().min(16, { error: 'expected at least 16 characters' }).optional()),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,

@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'MODEL_UNAVAILABLE'
   | 'MODEL_FAILED'
   | 'MODEL_OUTPUT_INVALID'
+  /** The model was offered tools it cannot call (an Ollama model without tool support). */
+  | 'MODEL_NO_TOOLS'
   | 'NOT_CONFIGURED'
   | 'NOT_FOUND'
   | 'FORBIDDEN'

@@ -32,7 +32,7 @@ import { triageEmailJob } from './orchestrator/jobs/triage-email.ts';
 import { redraftReplyJob } from './orchestrator/jobs/redraft-reply.ts';
 import { createTeamAssistant } from './orchestrator/team-assistant.ts';
 import { createBriefings } from './orchestrator/briefings.ts';
-import { briefingPostJob, briefingTickJob } from './orchestrator/jobs/briefing.ts';
+import { briefingPostJob } from './orchestrator/jobs/briefing.ts';
 import { followUpsJob } from './orchestrator/jobs/follow-ups.ts';
 import { followUpDraftJob } from './orchestrator/jobs/follow-up-draft.ts';
 import { slackLinks } from './channels/slack/overview-view.ts';
@@ -42,9 +42,15 @@ import { DEFAULT_RECONCILE, reconcileJob, type ReconcileOptions } from './orches
 import { sendReplyJob } from './orchestrator/jobs/send-reply.ts';
 import { embedMemoryJob } from './orchestrator/jobs/embed-memory.ts';
 import { refreshContactJob } from './orchestrator/jobs/refresh-contact.ts';
-import { JOB_BRIEFING_TICK, JOB_EMBED_MEMORY, JOB_FOLLOW_UPS, JOB_RECONCILE } from './orchestrator/job-names.ts';
+import { JOB_BRIEFING_POST, JOB_EMBED_MEMORY, JOB_FOLLOW_UPS, JOB_RECONCILE } from './orchestrator/job-names.ts';
 import type { PipelineDeps } from './orchestrator/pipeline-deps.ts';
 import { slackMemoryPort } from './orchestrator/slack-memory.ts';
+import { DEFAULT_SERVERS_FILE, loadServersFile } from './mcp/client/servers-file.ts';
+import type { ExternalTools } from './mcp/client/external-tools.ts';
+import { createToolGate, type ToolGate } from './orchestrator/tool-calls.ts';
+import { toolDecidedJob, toolRequestApprovalJob } from './orchestrator/jobs/tool-calls.ts';
+import { answerQuestionJob } from './orchestrator/jobs/answer-question.ts';
+import type { ApprovalService } from './orchestrator/approvals.ts';
 
 // An integration that is not configured is never loaded: the modules of its client library
 // (Slack Bolt, imapflow, the Anthropic SDK…) would stay in memory for the life of the process,
@@ -165,6 +171,27 @@ export async function startService(config: Config, options: ServiceOptions = {})
     // Parts register their probes below; the App Home and /adjutant status read it too.
     const health = createHealthRegistry();
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
+    // The team's other systems: external MCP servers (MCP_SERVERS_FILE), connected in the
+    // background with reconnects. Their write tools wait for an approver: the check is Slack's.
+    const toolServers = loadServersFile(config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE, { explicit: config.MCP_SERVERS_FILE !== undefined, env: process.env });
+    let externalTools: ExternalTools | null = null;
+    let toolGate: ToolGate | null = null;
+    let approvalService: ApprovalService | null = null;
+    if (toolServers.length > 0) {
+      const { connectExternalTools } = await import('./mcp/client/external-tools.ts');
+      const connected = connectExternalTools(toolServers, { logger: logger.child({ component: 'mcp-client' }) });
+      externalTools = connected;
+      cleanup.push(() => connected.close());
+      toolGate = createToolGate({
+        database,
+        tools: connected,
+        audit,
+        queue,
+        allow: (userId, what) => (approvalService ? approvalService.allow(userId, what) : Promise.resolve(false)),
+        now: () => new Date(),
+        logger,
+      });
+    }
     const mailFrom = config.MAIL_FROM ?? '';
     const deps: PipelineDeps = {
       queue,
@@ -175,6 +202,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       router,
       slack: slack && config.SLACK_APPROVALS_CHANNEL ? { poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL } : null,
       mail: mailSender ? { sender: mailSender, sentFolder } : null,
+      tools: toolGate,
       teamName: teamNameFrom(mailFrom),
       now: () => new Date(),
       newMessageId: () => `<${randomUUID()}@${domainOf(mailFrom) ?? 'adjutant.local'}>`,
@@ -200,8 +228,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     };
     queue.define(reconcileJob({ ...deps, announce }, { ...DEFAULT_RECONCILE, ...options.reconcile }));
 
-    // The morning briefing: a tick every minute enqueues the scheduled time that just passed,
-    // keyed by that time, so it is posted once however many workers tick.
+    // The morning briefing, on the queue's schedule: each scheduled time is enqueued keyed by
+    // that time, so it is posted once however many workers tick.
     const briefings = createBriefings({
       database,
       health,
@@ -216,7 +244,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     queue.define(followUpsJob({ database, slack: deps.slack, followUpAfterDays: config.FOLLOW_UP_AFTER_DAYS, timezone: config.BRIEFING_TIMEZONE, now: () => new Date(), logger }));
     queue.define(followUpDraftJob(deps));
-    queue.define(briefingTickJob({ briefings, queue, now: () => new Date() }));
+    if (toolGate) {
+      queue.define(toolRequestApprovalJob({ gate: toolGate, slack: deps.slack, logger }));
+      queue.define(toolDecidedJob({ gate: toolGate, slack: deps.slack, logger }));
+      queue.define(answerQuestionJob({ memory, router, tools: toolGate, poster: slack?.poster ?? null, now: () => new Date() }));
+    }
     queue.define(briefingPostJob({ briefings, now: () => new Date(), logger }));
 
     if (slack) {
@@ -232,17 +264,23 @@ export async function startService(config: Config, options: ServiceOptions = {})
         now: () => new Date(),
         logger,
       });
+      approvalService = approvals;
       // The Slack features, each with the port it declares: approvals, asking, home.
       const [{ registerApprovals }, { registerAsking }, { registerHome }] = await Promise.all([
         import('./channels/slack/approvals.ts'),
         import('./channels/slack/asking.ts'),
         import('./channels/slack/home.ts'),
       ]);
-      const assistant = createTeamAssistant({ memory, router, database, health, approvals, briefings, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD });
+      const assistant = createTeamAssistant({ memory, router, database, health, approvals, briefings, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD, tools: toolGate });
       const slackLogger = logger.child({ component: 'slack' });
       registerApprovals(slack.app, { approvals, poster: slack.poster, logger: slackLogger });
       registerAsking(slack.app, { assistant, poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL ?? null, logger: slackLogger });
       registerHome(slack.app, { home: assistant, poster: slack.poster, logger: slackLogger });
+      if (toolGate) {
+        const gate = toolGate;
+        const { registerToolApprovals } = await import('./channels/slack/tool-approvals.ts');
+        registerToolApprovals(slack.app, { tools: gate, poster: slack.poster, logger: slackLogger });
+      }
       slack.rememberConversations(slackMemoryPort({ memory, prisma }), config.SLACK_MEMORY_CHANNELS);
     }
 
@@ -293,6 +331,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     health.register('anthropic', () => (cloud ? { status: 'ok', detail: config.ANTHROPIC_MODEL } : { status: 'disabled', reason: parts.anthropic.reason ?? '' }));
     health.register('ollama', () => (local ? { status: 'ok', detail: config.OLLAMA_MODEL } : { status: 'disabled', reason: parts.ollama.reason ?? '' }));
     health.register('embedder', () => embedderHealth.report);
+    // A server that is down is shown, not failed on: the agents carry on without its tools.
+    health.register('mcp-servers', () => {
+      if (!externalTools) return { status: 'disabled', reason: `no external MCP servers (${config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE} names none)` };
+      return { status: 'ok', detail: externalTools.status().map((server) => `${server.name}: ${server.state === 'connected' ? `${server.tools} tool(s)` : server.state}${server.problem ? ` (${server.problem})` : ''}`).join('; ') };
+    });
     // MCP at /mcp: loaded only with MCP_TOKEN; without it /mcp says how to turn it on, and start-up warns.
     let mcp: McpHttpEndpoint | null = null;
     if (config.MCP_TOKEN) {
@@ -313,7 +356,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     await queue.start();
     await queue.every(JOB_RECONCILE, options.reconcileEveryMs ?? 5000);
     if (embedder) await queue.every(JOB_EMBED_MEMORY, options.embedEveryMs ?? 2000);
-    await queue.every(JOB_BRIEFING_TICK, 60_000);
+    await queue.schedule(JOB_BRIEFING_POST, briefings.schedule);
     await queue.every(JOB_FOLLOW_UPS, 5 * 60_000);
     cleanup.push(() => queue.stop(options.shutdownGraceMs ?? 5000));
 

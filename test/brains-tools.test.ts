@@ -354,13 +354,13 @@ describe('ollama chat model with tools', () => {
     ]);
   });
 
-  it("maps Ollama's 'does not support tools' 400 to MODEL_FAILED naming the model", async () => {
+  it("maps Ollama's 'does not support tools' 400 to MODEL_NO_TOOLS naming the model", async () => {
     const { fake, model } = await setUp('gemma:2b');
     fake.answer({ status: 400, body: { error: 'registry.ollama.ai/library/gemma:2b does not support tools' } });
 
     const error = await expectAdjutantError(model.chat(firstTurn));
 
-    expect(error.code).toBe('MODEL_FAILED');
+    expect(error.code).toBe('MODEL_NO_TOOLS');
     expect(error.retryable).toBe(false);
     expect(error.message).toContain("'gemma:2b'");
     expect(error.message).toContain('cannot call tools');

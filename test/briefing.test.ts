@@ -10,7 +10,8 @@ import { createLogger } from '../src/logger.ts';
 import { createBriefings, type Briefings } from '../src/orchestrator/briefings.ts';
 import { JOB_BRIEFING_POST } from '../src/orchestrator/job-names.ts';
 import { createJobQueue, type JobQueue } from '../src/orchestrator/job-queue.ts';
-import { briefingPostJob, briefingTickJob } from '../src/orchestrator/jobs/briefing.ts';
+import { briefingPostJob } from '../src/orchestrator/jobs/briefing.ts';
+import { dueOccurrence } from '../src/orchestrator/schedules.ts';
 import { startOllamaFake, type OllamaFake } from './fakes/ollama-fake.ts';
 import { startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
@@ -62,7 +63,8 @@ describe('morning briefing (postgres)', () => {
   }
 
   it('is due at 08:00 Berlin time on weekdays, before and after the change to summer time', () => {
-    const briefings = briefingsWith();
+    const { schedule } = briefingsWith();
+    const briefings = { dueAt: (now: Date) => dueOccurrence(schedule, now) };
     // Friday 27 March 2026, 08:00 CET = 07:00 UTC.
     expect(briefings.dueAt(new Date('2026-03-27T07:00:20Z'))?.toISOString()).toBe('2026-03-27T07:00:00.000Z');
     expect(briefings.dueAt(new Date('2026-03-27T07:10:00Z'))?.toISOString()).toBe('2026-03-27T07:00:00.000Z');
@@ -79,12 +81,12 @@ describe('morning briefing (postgres)', () => {
   it('is posted once with two workers ticking in the same minute, and not again after a restart', async () => {
     const briefings = briefingsWith();
     const now = new Date('2026-11-23T07:00:05Z'); // Monday 08:00:05 in Berlin (winter time)
-    const workers: JobQueue[] = [0, 1].map(() => createJobQueue({ pool: database.pool, embedded: false, logger, processEveryMs: 100 }));
+    const workers: JobQueue[] = [0, 1].map(() => createJobQueue({ pool: database.pool, embedded: false, logger, processEveryMs: 100, now: () => now }));
     for (const queue of workers) {
-      queue.define(briefingTickJob({ briefings, queue, now: () => now }));
       queue.define(briefingPostJob({ briefings, now: () => now, logger }));
+      await queue.schedule(JOB_BRIEFING_POST, briefings.schedule);
     }
-    const tick = (queue: JobQueue) => briefingTickJob({ briefings, queue, now: () => now }).run({}, { attempt: 1, lastAttempt: false });
+    const tick = (queue: JobQueue) => queue.tickSchedules();
     await Promise.all(workers.map(tick));
     const jobs = await database.pool.query<{ key: string }>(`SELECT data->>'key' AS key FROM agenda_jobs WHERE name = $1`, [JOB_BRIEFING_POST]);
     expect(jobs.rows).toEqual([{ key: '2026-11-23T07:00:00.000Z' }]);

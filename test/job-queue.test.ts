@@ -6,7 +6,7 @@ import { applyMigrations } from '../src/db/migrate.ts';
 import { AdjutantError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { createJobQueue, type JobQueue } from '../src/orchestrator/job-queue.ts';
-import { createTestDatabase, type TestDatabase } from './support/databases.ts';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
 import { waitUntil } from './support/wait.ts';
 
 /** The job queue on real PostgreSQL: one job per key under concurrency, and failed work that can be asked for again. */
@@ -99,5 +99,67 @@ describe('job queue', () => {
     await database.pool.query(`UPDATE agenda_jobs SET priority = 1 WHERE name = 'test.touch'`);
     const touched = await database.pool.query<{ fresh: boolean }>(`SELECT updated_at > now() - interval '1 minute' AS fresh FROM agenda_jobs WHERE name = 'test.touch'`);
     expect(touched.rows[0]?.fresh).toBe(true);
+  });
+});
+
+/** Jobs that wait: a job asked to start at a time, or after a delay by the queue's clock, starts no earlier. */
+describe.each<DatabaseKind>(['postgres', 'pglite'])('jobs that wait (%s)', (kind) => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let queue: JobQueue;
+  /** The queue's clock: real time, moved by the test where the clock decides. */
+  let clockOffsetMs = 0;
+  const started = new Map<string, number>();
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase(kind);
+    database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    await applyMigrations(database.pool);
+    queue = createJobQueue({ pool: database.pool, embedded: kind === 'pglite', logger: createLogger({ level: 'silent' }), processEveryMs: 200, now: () => new Date(Date.now() + clockOffsetMs) });
+    queue.define({ name: 'test.later', schema: z.object({ item: z.string() }), run: async ({ item }) => void started.set(item, Date.now()) });
+    await queue.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await queue?.stop(500);
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  const nextRunAt = async (key: string) =>
+    (await database.pool.query<{ next_run_at: Date | null }>(`SELECT next_run_at FROM agenda_jobs WHERE name = 'test.later' AND data->>'key' = $1`, [key])).rows[0]?.next_run_at;
+
+  it('does not start a job before its time, starts it once the time comes, and keeps one job per key', async () => {
+    const at = new Date(Date.now() + 1200);
+    expect(await queue.enqueue('test.later', 'at-1', { item: 'at-1' }, { at })).toBe(true);
+    // The same key asked for sooner: still the one job, at its time.
+    expect(await queue.enqueue('test.later', 'at-1', { item: 'at-1' })).toBe(false);
+    expect((await nextRunAt('at-1'))?.getTime()).toBe(at.getTime());
+
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(started.has('at-1')).toBe(false);
+    const ranAt = await waitUntil('the job to start', () => started.get('at-1'), 5000);
+    expect(ranAt).toBeGreaterThanOrEqual(at.getTime());
+    expect(ranAt - at.getTime()).toBeLessThan(2000);
+  });
+
+  it('reckons a delay by the queue’s clock, and refuses a delay that is no time', async () => {
+    // The queue's clock an hour ahead: a delay of a second means an hour from now in real time.
+    clockOffsetMs = 3_600_000;
+    const enqueuedAt = Date.now();
+    await queue.enqueue('test.later', 'delay-ahead', { item: 'delay-ahead' }, { delayMs: 1000 });
+    const ahead = (await nextRunAt('delay-ahead'))?.getTime() ?? 0;
+    expect(ahead - enqueuedAt).toBeGreaterThanOrEqual(3_601_000);
+    expect(ahead - enqueuedAt).toBeLessThan(3_601_000 + 1000);
+    // A minute behind: a 30 s delay is over already, and the job starts at once.
+    clockOffsetMs = -60_000;
+    await queue.enqueue('test.later', 'delay-behind', { item: 'delay-behind' }, { delayMs: 30_000 });
+    await waitUntil('the job whose delay is over to start', () => started.has('delay-behind'), 5000);
+    expect(started.has('delay-ahead')).toBe(false);
+    clockOffsetMs = 0;
+
+    await expect(queue.enqueue('test.later', 'delay-bad', { item: 'delay-bad' }, { delayMs: -5 })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('delayMs') });
+    await expect(queue.enqueue('test.later', 'delay-bad', { item: 'delay-bad' }, { at: new Date('not a date') })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await nextRunAt('delay-bad')).toBeUndefined();
   });
 });

@@ -101,7 +101,7 @@ describe('two service instances on one PostgreSQL', () => {
     const cards = slack.callsTo('chat.postMessage').filter((call) => !call.args.thread_ts);
     expect(cards).toHaveLength(count);
     expect(anthropic.requests).toHaveLength(count);
-    const jobs = await services[0]?.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM agenda_jobs WHERE name NOT IN ('pipeline.reconcile', 'memory.embed', 'briefing.tick', 'follow-ups.check')`);
+    const jobs = await services[0]?.database.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM agenda_jobs WHERE name NOT IN ('pipeline.reconcile', 'memory.embed', 'schedules.tick', 'follow-ups.check')`);
     // remember, refresh contact, draft, post, send: one of each per email (the periodic jobs are one row each, left out)
     expect(jobs?.rows[0]?.n).toBe(count * 5);
   });

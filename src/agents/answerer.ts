@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { ModelRouter } from '../brains/router.ts';
+import type { ToolRunner } from '../brains/tool-use.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { SearchHit } from '../memory/types.ts';
-import { loadPrompt, neutraliseTags, renderPrompt } from './prompts.ts';
+import { loadPrompt, neutraliseTags, renderPrompt, withToolsNote } from './prompts.ts';
 import { withoutHiddenCharacters } from './visible-text.ts';
 
 /** A teammate's question (`/adjutant ask`, an @mention, a follow-up in the answer's thread). */
@@ -41,6 +42,8 @@ export interface AnswererDeps {
   /** null when no model is configured: the best search results are returned instead. */
   router: ModelRouter | null;
   memory: Pick<Memory, 'search'>;
+  /** The team's other systems (external MCP tools), when any are configured. */
+  tools?: ToolRunner;
 }
 
 /** Items retrieved for the model. */
@@ -104,13 +107,14 @@ export async function answerQuestion(deps: AnswererDeps, input: AskInput): Promi
     'answer',
     modelAnswer,
     {
-      system: renderPrompt(loadPrompt('answer'), { today: describeDay(input.now) }),
+      system: withToolsNote(renderPrompt(loadPrompt('answer'), { today: describeDay(input.now) }), (deps.tools?.definitions.length ?? 0) > 0),
       messages: [{ role: 'user', content: userTurn(clip(question, MAX_QUESTION_CHARS), input.history, hits) }],
       maxTokens: 1200,
       temperature: 0.2,
     },
     {
       servedFor: { kind: 'question', id: input.questionId },
+      ...(deps.tools ? { tools: deps.tools } : {}),
       // A local model's answer it is not sure of is asked of the cloud model too, when there is one.
       confident: (answer) => answer.answer === null || answer.confident,
     },

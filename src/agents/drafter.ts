@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { ModelRouter } from '../brains/router.ts';
+import type { ToolRunner } from '../brains/tool-use.ts';
 import type { ThreadMessage } from '../memory/email-store.ts';
 import type { Contact, SearchHit } from '../memory/types.ts';
-import { loadPrompt, neutraliseTags, renderPrompt } from './prompts.ts';
+import { loadPrompt, neutraliseTags, renderPrompt, withToolsNote } from './prompts.ts';
 import { withoutHiddenCharacters } from './visible-text.ts';
 
 /** One numbered entry of what the drafter was shown from memory; the card links the ones it used. */
@@ -40,6 +41,8 @@ export interface DraftRequest {
   previousDraft?: string | null;
   original: { fromName: string | null; fromAddress: string; subject: string; date: Date | null; body: string };
   grounding: DraftGrounding;
+  /** The team's other systems (external MCP tools), when any are configured. */
+  tools?: ToolRunner;
 }
 
 export interface DraftResult {
@@ -85,7 +88,7 @@ export async function draftReply(router: ModelRouter, request: DraftRequest): Pr
     request.use ?? 'draft',
     draftAnswer,
     {
-      system: renderPrompt(loadPrompt('draft-reply'), { team_name: request.teamName }),
+      system: withToolsNote(renderPrompt(loadPrompt('draft-reply'), { team_name: request.teamName }), (request.tools?.definitions.length ?? 0) > 0),
       messages: [
         {
           role: 'user',
@@ -106,7 +109,7 @@ export async function draftReply(router: ModelRouter, request: DraftRequest): Pr
       maxTokens: 1500,
       temperature: 0.3,
     },
-    { servedFor: { kind: 'email', id: request.emailId } },
+    { servedFor: { kind: 'email', id: request.emailId }, ...(request.tools ? { tools: request.tools } : {}) },
   );
   const { value, result } = answer;
   // Numbers the model made up are dropped: a source is only what it was shown.

@@ -33,3 +33,8 @@ export function renderPrompt(template: string, values: Record<string, string>): 
 export function neutraliseTags(text: string, tags: string[]): string {
   return text.replace(new RegExp(`<\\/?\\s*(${tags.join('|')})\\s*>`, 'gi'), '[tag removed]');
 }
+
+/** The system prompt, with what it must know about tools when some are offered. */
+export function withToolsNote(system: string, toolsOffered: boolean): string {
+  return toolsOffered ? `${system.trimEnd()}\n\n${loadPrompt('tools')}` : system;
+}

@@ -3,7 +3,8 @@ import { AdjutantError, errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { costUsd } from './pricing.ts';
 import { readJson } from './read-json.ts';
-import type { CallLedger, ChatModel, ChatRequest, ChatResult, ServedFor } from './types.ts';
+import { MAX_TOOL_ROUNDS, ToolCallPending, type ToolRunner } from './tool-use.ts';
+import type { CallLedger, ChatMessage, ChatModel, ChatRequest, ChatResult, ServedFor } from './types.ts';
 import { tierOf, type ModelUse } from './uses.ts';
 
 /** Decides whether the cloud model may be used for the next call (the weekly spend cap, LLM_WEEKLY_BUDGET_USD). */
@@ -28,6 +29,11 @@ export interface CallContext {
   /** Which email, question, briefing or contact the call serves: written on its ledger row. */
   servedFor: ServedFor;
   signal?: AbortSignal;
+  /**
+   * Tools the model may call before it answers: each call goes to the runner and its result
+   * back to the model, for at most MAX_TOOL_ROUNDS rounds.
+   */
+  tools?: ToolRunner;
 }
 
 export interface StructuredOptions<T> extends CallContext {
@@ -125,6 +131,48 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
     }
   }
 
+  /**
+   * A call that may go through tool rounds: while the model asks for tools, each call runs
+   * (through the work's runner) and its result goes back, and every round is on the ledger.
+   * Returns the final answer, whose ledger row the caller writes, and the conversation that led
+   * to it (a repair continues from there). A model that cannot call tools is asked again
+   * without them: it can still answer from what it was given.
+   */
+  async function converse(use: ModelUse, model: ChatModel, request: ChatRequest, context: CallContext): Promise<{ result: ChatResult; latencyMs: number; messages: ChatMessage[] }> {
+    const runner = context.tools && context.tools.definitions.length > 0 ? context.tools : undefined;
+    if (!runner) {
+      // Decided calls replayed while no tool is offered (their server is down): the API takes
+      // tool turns only with tools defined, so the model reads them as text.
+      const plain = request.messages.some((message) => message.role === 'tool') ? { ...request, messages: withoutToolTurns(request.messages) } : request;
+      return { ...(await call(use, model, plain, context)), messages: plain.messages };
+    }
+    let messages = request.messages;
+    for (let round = 1; ; round++) {
+      let answer: { result: ChatResult; latencyMs: number };
+      try {
+        answer = await call(use, model, { ...request, messages, tools: runner.definitions }, context);
+      } catch (error) {
+        if (!(error instanceof AdjutantError && error.code === 'MODEL_NO_TOOLS')) throw error;
+        logger.warn({ use, model: `${model.provider}/${model.model}` }, 'the model cannot call tools; asking it without them');
+        const plain = { ...request, messages: withoutToolTurns(request.messages), tools: [] };
+        return { ...(await call(use, model, plain, context)), messages: plain.messages };
+      }
+      const { result, latencyMs } = answer;
+      if (result.toolCalls.length === 0) return { result, latencyMs, messages };
+      await record(use, model, context, latencyMs, { result });
+      const results: ChatMessage[] = [];
+      for (const toolCall of result.toolCalls) {
+        // Past the last round a call is refused, not run: the model must answer with what it has.
+        const outcome =
+          round > MAX_TOOL_ROUNDS
+            ? { content: `No more tool calls: ${MAX_TOOL_ROUNDS} rounds were used. Answer now with what you have.`, isError: true }
+            : await runner.run(toolCall);
+        results.push({ role: 'tool', toolCallId: toolCall.id, name: toolCall.name, content: outcome.content, ...(outcome.isError ? { isError: true } : {}) });
+      }
+      messages = [...messages, { role: 'assistant', content: result.text, toolCalls: result.toolCalls }, ...results];
+    }
+  }
+
   /** Tries each model in turn; `judge` says whether an answer is usable, else why not. */
   async function firstUsable<R>(
     use: ModelUse,
@@ -147,8 +195,9 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
         return { answer, escalated: index > 0 };
       } catch (error) {
         lastError = error;
-        // A cancelled call (shutdown, user gave up) must not spill over to the other model.
-        if (context.signal?.aborted) throw error;
+        // A cancelled call (shutdown, user gave up) must not spill over to the other model, and
+        // work waiting for a person's approval is not a failure either.
+        if (context.signal?.aborted || error instanceof ToolCallPending) throw error;
         if (next !== undefined) logger.warn({ err: error, use, failed: model.provider, next: next.provider }, 'model call failed; trying the other model');
       }
     }
@@ -159,8 +208,9 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
 
   return {
     async complete(use, request, context) {
+      const continued = withPriorTurns(request, context);
       const { answer } = await firstUsable(use, context, async (model) => {
-        const { result, latencyMs } = await call(use, model, request, context);
+        const { result, latencyMs } = await converse(use, model, continued, context);
         await record(use, model, context, latencyMs, { result });
         return result;
       });
@@ -168,21 +218,22 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
     },
 
     async structured(use, schema, request, options) {
+      const continued = withPriorTurns(request, options);
       const { answer, escalated } = await firstUsable(
         use,
         options,
         async (model) => {
-          let messages = request.messages;
+          let messages = continued.messages;
           let problem = '';
           // The first answer and one repair: the validation error goes back to the model.
           for (let round = 1; round <= 2; round++) {
-            const { result, latencyMs } = await call(use, model, { ...request, messages }, options);
+            const { result, latencyMs, messages: conversation } = await converse(use, model, { ...request, messages }, options);
             const checked = validate(schema, result.text);
             await record(use, model, options, latencyMs, checked.ok ? { result } : { result, invalid: checked.problem });
             if (checked.ok) return { value: checked.value, result };
             problem = checked.problem;
             messages = [
-              ...request.messages,
+              ...conversation,
               { role: 'assistant', content: result.text },
               { role: 'user', content: `That answer cannot be used: ${problem.slice(0, MAX_REPAIR_HINT_CHARS)}\nReply again with only the corrected JSON.` },
             ];
@@ -198,6 +249,33 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
       return { cloud: cloud !== undefined, local: local !== undefined };
     },
   };
+}
+
+/** The work's decided tool calls go right after its opening message: the model continues from them. */
+function withPriorTurns(request: ChatRequest, context: CallContext): ChatRequest {
+  const prior = context.tools?.priorTurns ?? [];
+  const [opening, ...rest] = request.messages;
+  if (prior.length === 0 || !opening) return request;
+  return { ...request, messages: [opening, ...prior, ...rest] };
+}
+
+/** A model without tools cannot read tool turns: they become plain text it can. */
+function withoutToolTurns(messages: ChatMessage[]): ChatMessage[] {
+  const plain: ChatMessage[] = [];
+  for (const message of messages) {
+    if (message.role === 'tool') {
+      const line = `Result of ${message.name}${message.isError ? ' (failed)' : ''}: ${message.content}`;
+      const last = plain.at(-1);
+      if (last?.role === 'user') plain[plain.length - 1] = { role: 'user', content: `${last.content}\n\n${line}` };
+      else plain.push({ role: 'user', content: line });
+    } else if (message.role === 'assistant') {
+      const calls = (message.toolCalls ?? []).map((call) => `(called ${call.name} with ${JSON.stringify(call.input)})`).join(' ');
+      plain.push({ role: 'assistant', content: [message.content, calls].filter((part) => part !== '').join(' ') || '(no text)' });
+    } else {
+      plain.push(message);
+    }
+  }
+  return plain;
 }
 
 function validate<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; problem: string } {

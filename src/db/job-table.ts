@@ -8,8 +8,10 @@ import type pg from 'pg';
 /** A job that ended in failure with no retry scheduled and nobody holding it. */
 export const DEAD_JOB_CONDITION = `next_run_at IS NULL AND locked_at IS NULL AND failed_at IS NOT NULL AND (last_finished_at IS NULL OR failed_at >= last_finished_at)`;
 
-/** Runs a job again at once, with a fresh set of retries. */
-export const REVIVE_JOB_SET = `next_run_at = now(), fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL`;
+/** Runs a job again, with a fresh set of retries: at once, or at `nextRunAt` (an SQL expression). */
+export function reviveJobSet(nextRunAt = 'now()'): string {
+  return `next_run_at = ${nextRunAt}, fail_count = 0, failed_at = NULL, fail_reason = NULL, locked_at = NULL`;
+}
 
 /** A job that failed for good: its retries are spent. */
 export interface DeadJob {
@@ -75,13 +77,15 @@ export const JOB_CHANNEL = 'agenda_jobs';
  * notifications on, workers are woken the way agenda's PostgreSQL backend wakes them (its NOTIFY
  * payload), so they need not poll. `source`: a CTE the job is created once per row of (the job is
  * created only when it yields a row); null: unconditionally. `created` counts the jobs made.
+ * `runAt`: the job starts no earlier (agenda leaves a job alone until its next_run_at); unset: now.
  */
 export function jobInsert(
-  job: { name: string; key: string; data: Record<string, unknown> },
+  job: { name: string; key: string; data: Record<string, unknown>; runAt?: Date | null },
   options: { source: string | null; embedded: boolean; param: (value: unknown) => string },
 ): { cte: string; created: string } {
   const { param } = options;
-  const values = `${param(job.name)}, ${param(JSON.stringify({ ...job.data, key: job.key }))}::jsonb, now(), 0, 'normal'`;
+  const nextRunAt = job.runAt ? `${param(job.runAt.toISOString())}::timestamptz` : 'now()';
+  const values = `${param(job.name)}, ${param(JSON.stringify({ ...job.data, key: job.key }))}::jsonb, ${nextRunAt}, 0, 'normal'`;
   const cte = `job AS (
     INSERT INTO agenda_jobs (name, data, next_run_at, priority, type)
     ${options.source ? `SELECT ${values} FROM ${options.source}` : `VALUES (${values})`}
@@ -96,7 +100,7 @@ export function jobInsert(
 export async function reviveDeadJob(pool: Pick<pg.Pool, 'query'>, id: string): Promise<boolean> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
   const result = await pool.query(
-    `UPDATE agenda_jobs SET ${REVIVE_JOB_SET},
+    `UPDATE agenda_jobs SET ${reviveJobSet()},
        data = data - 'announced' || jsonb_build_object('revivals', COALESCE((data->>'revivals')::int, 0) + 1)
      WHERE id = $1::uuid AND ${DEAD_JOB_CONDITION}`,
     [id],

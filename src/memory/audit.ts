@@ -4,7 +4,7 @@ export interface AuditEvent {
   /** Who did it: a Slack user ID, 'system', or a job name. */
   actor: string;
   action: string;
-  entityType: 'email' | 'draft' | 'memory_item' | 'mailbox' | 'budget' | 'job';
+  entityType: 'email' | 'draft' | 'memory_item' | 'mailbox' | 'budget' | 'job' | 'question' | 'tool_call';
   entityId: string;
   data?: Record<string, unknown>;
 }

@@ -34,7 +34,7 @@ export interface ApprovalService {
    * The approver check before a modal opens (and again when it is submitted): a refusal is
    * audited and told to the person, ephemerally.
    */
-  allow(userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job'; entityId: string; channel: string | null }): Promise<boolean>;
+  allow(userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job' | 'tool_call'; entityId: string; channel: string | null }): Promise<boolean>;
   draft(id: string): Promise<Draft | null>;
   /** Who a reply to this email goes to (decided from the email, never by a person or a model). */
   replyTo(emailId: string): Promise<{ emailId: string; toAddress: string | null; subject: string } | null>;
@@ -77,11 +77,11 @@ export function createApprovalService(deps: {
   logger: Logger;
 }): ApprovalService {
   const { drafts, audit, queue, poster, logger } = deps;
-  const refuse = async (userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job'; entityId: string; channel: string | null }) => {
+  const refuse = async (userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job' | 'tool_call'; entityId: string; channel: string | null }) => {
     await audit.record({ actor: userId, action: `${what.entityType}.${what.action}.refused`, entityType: what.entityType, entityId: what.entityId, data: { reason: 'not an approver' } });
     tell(what.channel, userId, 'Only approvers can decide on drafts (see SLACK_APPROVERS). Nothing was changed or sent.');
   };
-  const allow = async (userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job'; entityId: string; channel: string | null }) => {
+  const allow = async (userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job' | 'tool_call'; entityId: string; channel: string | null }) => {
     if (await deps.isApprover(userId)) return true;
     await refuse(userId, what);
     return false;

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
 import { writeOpening } from '../agents/briefer.ts';
 import type { ModelRouter } from '../brains/router.ts';
 import { briefingMessage, type BriefingData } from '../channels/slack/briefing-view.ts';
@@ -9,6 +8,7 @@ import type { Database } from '../db/database.ts';
 import type { HealthRegistry } from '../health.ts';
 import type { Logger } from '../logger.ts';
 import { gatherBriefing } from './briefing-data.ts';
+import { checkedSchedule, type Schedule } from './schedules.ts';
 
 /**
  * A scheduled time is still worth posting this long after it passed (the service was down at
@@ -34,8 +34,8 @@ export interface BriefingsDeps {
 }
 
 export interface Briefings {
-  /** The scheduled time to post at `now`, if one passed within the grace period. */
-  dueAt(now: Date): Date | null;
+  /** When scheduled briefings are posted: the job queue enqueues each time once (queue.schedule). */
+  schedule: Schedule;
   /** Post the briefing for a scheduled time, at most once however often this is called. */
   postScheduled(scheduledFor: Date, now: Date): Promise<'posted' | 'already' | 'no-channel'>;
   /** A briefing now, for `/adjutant briefing`: the same content, since the last scheduled one. */
@@ -45,7 +45,7 @@ export interface Briefings {
 export function createBriefings(deps: BriefingsDeps): Briefings {
   const { database, logger } = deps;
   // Checked at start-up (config.ts validated its shape): a bad expression fails here, loudly.
-  CronExpressionParser.parse(deps.cron, { tz: deps.timezone });
+  const schedule = checkedSchedule('the morning briefing (BRIEFING_CRON, BRIEFING_TIMEZONE)', { cron: deps.cron, timezone: deps.timezone, graceMs: BRIEFING_GRACE_MS });
 
   /** Mail since the last posted scheduled briefing (at most LONGEST_WINDOW_MS back). */
   async function windowEnding(now: Date, before: Date): Promise<{ since: Date; now: Date; today: string }> {
@@ -68,10 +68,7 @@ export function createBriefings(deps: BriefingsDeps): Briefings {
   }
 
   return {
-    dueAt(now) {
-      const previous = CronExpressionParser.parse(deps.cron, { tz: deps.timezone, currentDate: new Date(now.getTime() + 1) }).prev().toDate();
-      return now.getTime() - previous.getTime() < BRIEFING_GRACE_MS ? previous : null;
-    },
+    schedule,
     async postScheduled(scheduledFor, now) {
       if (!deps.slack) return 'no-channel';
       const id = randomUUID();

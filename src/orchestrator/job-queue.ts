@@ -3,13 +3,17 @@ import { hostname } from 'node:os';
 import { Agenda, exponential, when } from 'agenda';
 import { PostgresBackend } from '@agendajs/postgres-backend';
 import type pg from 'pg';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AdjutantError, errorMessage, isRetryable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isProcessAlive } from '../process-alive.ts';
-import { DEAD_JOB_CONDITION, JOB_CHANNEL, jobInsert, readDeadJobs, REVIVE_JOB_SET, type DeadJob, reviveDeadJob } from '../db/job-table.ts';
+import { DEAD_JOB_CONDITION, JOB_CHANNEL, jobInsert, readDeadJobs, type DeadJob, reviveDeadJob, reviveJobSet } from '../db/job-table.ts';
+import { JOB_SCHEDULES_TICK, type JobData, type JobName } from './job-names.ts';
+import { createScheduler, SCHEDULE_TICK_CRON, type Schedule, type ScheduledJobData } from './schedules.ts';
 
 export type { DeadJob } from '../db/job-table.ts';
+export type { JobName } from './job-names.ts';
+export type { Schedule } from './schedules.ts';
 
 export interface JobContext {
   /** 1 on the first run, 2 on the first retry… */
@@ -26,6 +30,12 @@ export interface JobDefinition<T> {
   maxRetries?: number;
 }
 
+/**
+ * When an enqueued job may start: at a time, or a delay after the queue's clock (`now`).
+ * It starts no earlier; unset, at once.
+ */
+export type StartWhen = { at: Date; delayMs?: never } | { delayMs: number; at?: never };
+
 export interface JobQueue {
   define<T>(definition: JobDefinition<T>): void;
   /**
@@ -33,9 +43,10 @@ export interface JobQueue {
    * a step that runs twice, or an event Slack delivers twice, enqueues its follow-up once.
    * Finished jobs are kept, so the key stays taken; a job whose retries were spent is revived
    * instead (its work never happened, and asking again is how it gets done).
+   * A typed name (job-names.ts) makes `data` its job's data type; `when` delays the start.
    * Returns true when this call created the job or revived it.
    */
-  enqueue<T extends Record<string, unknown>>(name: string, key: string, data: T): Promise<boolean>;
+  enqueue<T extends JobData>(name: JobName<T>, key: string, data: NoInfer<T>, when?: StartWhen): Promise<boolean>;
   /** Jobs whose retries are spent, oldest first. */
   deadJobs(): Promise<DeadJob[]>;
   /** Run a dead job again with a fresh set of retries. */
@@ -49,6 +60,14 @@ export interface JobQueue {
   markAnnounced(id: string): Promise<boolean>;
   /** Run a job every `intervalMs`, once per interval however many workers run. */
   every(name: string, intervalMs: number): Promise<void>;
+  /**
+   * Run a job on a cron expression in a time zone: each occurrence is enqueued once, keyed by its
+   * time (ISO), with `{ scheduledFor }` as data, however many workers run and across restarts.
+   * Each replica registers the same schedules (as it defines the same jobs); schedules.ts says how.
+   */
+  schedule(name: JobName<ScheduledJobData>, schedule: Schedule): Promise<void>;
+  /** What the schedule tick does every minute, by the queue's clock: tests call it instead of waiting. */
+  tickSchedules(): Promise<number>;
   start(): Promise<void>;
   /** Wait up to `graceMs` for running jobs, then release the rest for another worker. */
   stop(graceMs: number): Promise<void>;
@@ -63,8 +82,17 @@ export interface JobQueue {
 export const JOB_LOCK_LIFETIME_MS = 6_000;
 const DEFAULT_MAX_RETRIES = 10;
 
-export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger: Logger; processEveryMs?: number; lockLifetimeMs?: number }): JobQueue {
+export function createJobQueue(deps: {
+  pool: pg.Pool;
+  embedded: boolean;
+  logger: Logger;
+  processEveryMs?: number;
+  lockLifetimeMs?: number;
+  /** The clock delays and schedules are reckoned by (agenda itself runs on the real one). */
+  now?: () => Date;
+}): JobQueue {
   const { pool, embedded, logger } = deps;
+  const now = deps.now ?? (() => new Date());
   const lockLifetime = deps.lockLifetimeMs ?? JOB_LOCK_LIFETIME_MS;
   const backend = new PostgresBackend({
     pool,
@@ -94,7 +122,53 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
   /** The schemas of the jobs this process defines: enqueueing checks data against them. */
   const schemas = new Map<string, z.ZodType<unknown>>();
 
-  return {
+  /** Creates the job unless its key is taken; with `revive`, runs a taken key's dead job again. */
+  async function insert(job: { name: string; key: string; data: JobData; runAt: Date | null }, revive: boolean): Promise<boolean> {
+    const { name, key } = job;
+    // Data a job would refuse is refused here, where the caller can see the mistake, rather
+    // than stored and failed later by a worker.
+    const parsed = schemas.get(name)?.safeParse(job.data);
+    if (parsed && !parsed.success) {
+      throw new AdjutantError('CONFLICT', `job ${name} (${key}) was given data its schema refuses: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`).join('; ')}`, { retryable: false });
+    }
+    try {
+      // One statement: the unique index on (name, data.key) makes a second enqueue, however
+      // close in time, a no-op instead of a duplicate job (and no error: on PGlite an error
+      // would cost the shared connection). With notifications on, workers are woken the way
+      // agenda's PostgreSQL backend wakes them (its NOTIFY payload), so they need not poll.
+      const values: unknown[] = [];
+      const statement = jobInsert(job, { source: null, embedded, param: (value) => `$${values.push(value)}` });
+      const inserted = await pool.query<{ created: number }>(`WITH ${statement.cte} SELECT ${statement.created} AS created`, values);
+      if (Number(inserted.rows[0]?.created ?? 0) > 0) return true;
+      if (!revive) return false;
+      // The key is taken. A job whose retries were spent is run again: its work never happened.
+      const revived = await pool.query(
+        `UPDATE agenda_jobs SET ${reviveJobSet(job.runAt ? '$3::timestamptz' : 'now()')} WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
+        job.runAt ? [name, key, job.runAt.toISOString()] : [name, key],
+      );
+      if ((revived.rowCount ?? 0) === 0) return false;
+      logger.info({ job: name, key }, 'revived a job whose retries were spent');
+      return true;
+    } catch (error) {
+      throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** When a job asked to start at `when` may start; null: at once (the database's now()). */
+  function startAt(name: string, when: StartWhen | undefined): Date | null {
+    if (!when) return null;
+    const at = when.at ?? new Date(now().getTime() + (when.delayMs ?? Number.NaN));
+    if (Number.isNaN(at.getTime()) || (when.delayMs !== undefined && !(when.delayMs >= 0))) {
+      throw new AdjutantError('CONFLICT', `job ${name} was asked to start at ${JSON.stringify(when)}: give { at: a valid Date } or { delayMs: a number of milliseconds ≥ 0 }`, { retryable: false });
+    }
+    return at;
+  }
+
+  // A failed occurrence is not revived by the next tick: within its grace it would run again every minute.
+  const scheduler = createScheduler({ now, enqueueOnce: (name, key, data) => insert({ name, key, data, runAt: null }, false) });
+  let tickScheduled = false;
+
+  const queue: JobQueue = {
     define<T>(definition: JobDefinition<T>) {
       schemas.set(definition.name, definition.schema);
       const maxRetries = definition.maxRetries ?? DEFAULT_MAX_RETRIES;
@@ -135,37 +209,8 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
         },
       );
     },
-    async enqueue(name, key, data) {
-      // Data a job would refuse is refused here, where the caller can see the mistake, rather
-      // than stored and failed later by a worker.
-      const parsed = schemas.get(name)?.safeParse(data);
-      if (parsed && !parsed.success) {
-        throw new AdjutantError('CONFLICT', `job ${name} (${key}) was given data its schema refuses: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(data)'}: ${issue.message}`).join('; ')}`, { retryable: false });
-      }
-      try {
-        // One statement: the unique index on (name, data.key) makes a second enqueue, however
-        // close in time, a no-op instead of a duplicate job (and no error: on PGlite an error
-        // would cost the shared connection). With notifications on, workers are woken the way
-        // agenda's PostgreSQL backend wakes them (its NOTIFY payload), so they need not poll.
-        const values: unknown[] = [];
-        const job = jobInsert({ name, key, data }, { source: null, embedded, param: (value) => `$${values.push(value)}` });
-        const inserted = await pool.query<{ created: number }>(`WITH ${job.cte} SELECT ${job.created} AS created`, values);
-        if (Number(inserted.rows[0]?.created ?? 0) > 0) return true;
-      } catch (error) {
-        throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
-      }
-      // The key is taken. A job whose retries were spent is run again: its work never happened.
-      try {
-        const revived = await pool.query(
-          `UPDATE agenda_jobs SET ${REVIVE_JOB_SET} WHERE name = $1 AND data ? 'key' AND data->>'key' = $2 AND ${DEAD_JOB_CONDITION}`,
-          [name, key],
-        );
-        if ((revived.rowCount ?? 0) === 0) return false;
-        logger.info({ job: name, key }, 'revived a job whose retries were spent');
-        return true;
-      } catch (error) {
-        throw new AdjutantError('DB_UNAVAILABLE', `could not enqueue ${name} (${key}): ${errorMessage(error)}`, { cause: error });
-      }
+    async enqueue(name, key, data, when) {
+      return insert({ name, key, data, runAt: startAt(name, when) }, true);
     },
     deadJobs() {
       return readDeadJobs(pool, 200);
@@ -187,6 +232,16 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
     async every(name, intervalMs) {
       await agenda.every(`${Math.max(1, Math.round(intervalMs / 1000))} seconds`, name, {}, { skipImmediate: false });
     },
+    async schedule(name, schedule) {
+      scheduler.add(name, schedule);
+      if (tickScheduled) return;
+      // One tick job for all schedules (agenda keeps one row per repeating name, whoever saves it).
+      await agenda.every(SCHEDULE_TICK_CRON, JOB_SCHEDULES_TICK, {});
+      tickScheduled = true;
+    },
+    tickSchedules() {
+      return scheduler.tick();
+    },
     async start() {
       await releaseJobsOfDeadLocalWorkers(pool, workerName, logger);
       await agenda.start();
@@ -203,6 +258,14 @@ export function createJobQueue(deps: { pool: pg.Pool; embedded: boolean; logger:
       return { running };
     },
   };
+  queue.define({
+    name: JOB_SCHEDULES_TICK,
+    schema: z.record(z.string(), z.unknown()),
+    async run() {
+      await scheduler.tick();
+    },
+  });
+  return queue;
 }
 
 

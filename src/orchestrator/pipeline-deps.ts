@@ -8,6 +8,7 @@ import type { DraftStore } from './draft-store.ts';
 import type { EmailStore } from '../memory/email-store.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { JobQueue } from './job-queue.ts';
+import type { ToolGate } from './tool-calls.ts';
 
 /** Everything the pipeline jobs use, built in main.ts. Parts that are not configured are null. */
 export interface PipelineDeps {
@@ -20,6 +21,8 @@ export interface PipelineDeps {
   slack: { poster: SlackPoster; approvalsChannel: string } | null;
   /** `sentFolder`: where a copy of each sent reply goes (the watched account's Sent folder), when IMAP is configured. */
   mail: { sender: MailSender; sentFolder: SentFolder | null } | null;
+  /** The team's other systems (external MCP servers), when MCP_SERVERS_FILE names any. */
+  tools?: ToolGate | null;
   teamName: string;
   now(): Date;
   newMessageId(): string;

@@ -4,6 +4,7 @@ import { createWeeklyBudget, formatUsd } from '../brains/weekly-budget.ts';
 import { emailTimeline, findEmails } from '../memory/timeline.ts';
 import type { AskingPort } from '../channels/slack/asking.ts';
 import type { HomePort } from '../channels/slack/home.ts';
+import type { Overview } from '../channels/slack/overview-view.ts';
 import type { Database } from '../db/database.ts';
 import { readDeadJobs, readRetryingJobs, reviveDeadJob } from '../db/job-table.ts';
 import type { HealthRegistry } from '../health.ts';
@@ -12,6 +13,8 @@ import type { ApprovalService } from './approvals.ts';
 import type { Briefings } from './briefings.ts';
 import type { Draft } from './draft-store.ts';
 import { escapeMrkdwn as escape } from '../channels/slack/blocks.ts';
+import { answerForSlack } from './jobs/answer-question.ts';
+import type { ToolGate } from './tool-calls.ts';
 
 /**
  * What Slack's asking and home listeners ask of the rest of Adjutant (their ports, declared
@@ -27,6 +30,8 @@ export interface TeamAssistantDeps {
   approvals: ApprovalService;
   briefings: Pick<Briefings, 'onDemand'>;
   weeklyBudgetUsd: number;
+  /** The team's other systems (external MCP servers), when configured. */
+  tools?: ToolGate | null;
 }
 
 const MAX_LISTED = 15;
@@ -34,7 +39,9 @@ const MAX_LISTED = 15;
 export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
   const { memory, router, database } = deps;
   return {
-    async ask({ question, askedIn, history, questionId }) {
+    async ask({ question, askedIn, history, questionId, replyIn }) {
+      // Tools need a place to answer later (a call may wait for approval): with none, memory only.
+      if (replyIn && deps.tools) return answerForSlack({ memory, router, tools: deps.tools }, { question, askedIn, history, questionId, replyIn }, new Date());
       return formatAnswer(await answerQuestion({ router, memory }, { question, askedIn, history, questionId, now: new Date() }));
     },
     async search({ text, askedIn, questionId }) {
@@ -78,6 +85,7 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
         retrying,
         mailbox: health.parts.imap ?? { status: 'disabled', reason: 'IMAP is not configured' },
         models,
+        ...(deps.tools ? { tools: await toolsOverview(deps.tools) } : {}),
       };
     },
     briefing() {
@@ -101,6 +109,14 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
       const outcome = await deps.approvals.redraft({ draftId: draft.id, userId, instruction: text, channel });
       return outcome.kind === 'queued' ? 'queued' : outcome.kind === 'not-found' ? 'not-a-draft' : outcome.kind;
     },
+  };
+}
+
+async function toolsOverview(gate: ToolGate): Promise<NonNullable<Overview['tools']>> {
+  const waiting = await gate.waiting(MAX_LISTED);
+  return {
+    servers: gate.servers(),
+    waiting: waiting.map((call) => ({ tool: call.tool, server: call.server, purpose: call.purpose, since: call.requestedAt, channel: call.slackChannel, cardTs: call.slackTs })),
   };
 }
 

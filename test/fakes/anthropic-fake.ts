@@ -18,14 +18,17 @@ export interface AnthropicFakeRequestBody {
   model: string;
   max_tokens: number;
   system?: string | Array<{ type: 'text'; text: string }>;
-  messages: Array<{ role: string; content: string | Array<{ type: string; text?: string }> }>;
+  messages: Array<{ role: string; content: string | Array<{ type: string; text?: string; content?: unknown; tool_use_id?: string; is_error?: boolean; name?: string; input?: unknown }> }>;
+  tools?: Array<{ name: string; description?: string; input_schema: unknown }>;
   [key: string]: unknown;
 }
 
 export interface AnthropicFakeReply {
   text: string;
-  /** Defaults to 'end_turn'. */
+  /** Defaults to 'end_turn', or 'tool_use' when `toolUses` are given. */
   stopReason?: string;
+  /** tool_use blocks after the text: the model asks for these calls. */
+  toolUses?: { id?: string; name: string; input: Record<string, unknown> }[];
 }
 
 export type AnthropicResponder = (body: AnthropicFakeRequestBody) => string | AnthropicFakeReply;
@@ -119,8 +122,11 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
       type: 'message',
       role: 'assistant',
       model: body.model,
-      content: [{ type: 'text', text: reply.text, citations: null }],
-      stop_reason: reply.stopReason ?? 'end_turn',
+      content: [
+        ...(reply.text === '' && reply.toolUses ? [] : [{ type: 'text', text: reply.text, citations: null }]),
+        ...(reply.toolUses ?? []).map((use, index) => ({ type: 'tool_use', id: use.id ?? `toolu_fake_${messageCount}_${index}`, name: use.name, input: use.input })),
+      ],
+      stop_reason: reply.stopReason ?? (reply.toolUses && reply.toolUses.length > 0 ? 'tool_use' : 'end_turn'),
       stop_sequence: null,
       usage: {
         input_tokens: countFakeTokens(promptText(body)),

@@ -59,7 +59,7 @@ export function createOllamaChatModel(options: OllamaChatModelOptions): ChatMode
       } catch (error) {
         if (request.tools && request.tools.length > 0 && cannotCallTools(error)) {
           throw new AdjutantError(
-            'MODEL_FAILED',
+            'MODEL_NO_TOOLS',
             `Ollama model '${model}' cannot call tools (${errorDetail(error)}): offer tools to a model that supports them`,
             { cause: error },
           );

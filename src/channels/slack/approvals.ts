@@ -39,7 +39,7 @@ type Refused = { kind: 'not-allowed' } | { kind: 'not-found' };
 export interface ApprovalsPort {
   decide(request: { draftId: string; userId: string; decision: 'approved' | 'rejected' | 'resend'; channel: string | null; messageTs?: string | null; note?: string | null }): Promise<{ kind: 'decided' | 'already-decided'; draft: ShownDraft } | Refused>;
   /** The approver check (a refusal is told and audited by the port). */
-  allow(userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job'; entityId: string; channel: string | null }): Promise<boolean>;
+  allow(userId: string, what: { action: string; entityType: 'draft' | 'email' | 'job' | 'tool_call'; entityId: string; channel: string | null }): Promise<boolean>;
   draft(id: string): Promise<ShownDraft | null>;
   replyTo(emailId: string): Promise<{ emailId: string; toAddress: string | null; subject: string } | null>;
   edit(request: { draftId: string; userId: string; body: string; channel: string | null }): Promise<{ kind: 'revised' | 'not-pending'; draft: ShownDraft } | { kind: 'unchanged' } | Refused>;

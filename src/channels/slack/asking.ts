@@ -20,7 +20,8 @@ export interface ConversationTurn {
 /** What the asking listeners need: implemented by the orchestrator, wired in main.ts. */
 export interface AskingPort {
   /** An answer from memory with numbered citations, as Slack mrkdwn. */
-  ask(input: { question: string; askedIn: { channel: string } | null; history: ConversationTurn[]; questionId: string }): Promise<string>;
+  /** `replyIn`: where a later answer goes when this one must wait (a tool call waiting for approval). */
+  ask(input: { question: string; askedIn: { channel: string } | null; history: ConversationTurn[]; questionId: string; replyIn?: { channel: string; threadTs: string | null } }): Promise<string>;
   /** The best matches, as Slack mrkdwn. */
   search(input: { text: string; askedIn: { channel: string } | null; questionId: string }): Promise<string>;
   /** Store a fact said by a teammate; a newer statement on the same subject supersedes. */
@@ -91,7 +92,7 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
       switch (verb.toLowerCase()) {
         case 'ask':
           if (!argument) return void (await reply('Ask what? `/adjutant ask <question>`'));
-          return void (await reply(await assistant.ask({ question: argument, askedIn, history: [], questionId: `${channel}:${Date.now()}` })));
+          return void (await reply(await assistant.ask({ question: argument, askedIn, history: [], questionId: `${channel}:${Date.now()}`, replyIn: { channel, threadTs: null } })));
         case 'search':
           if (!argument) return void (await reply('Search for what? `/adjutant search <words>`'));
           return void (await reply(await assistant.search({ text: argument, askedIn, questionId: `${channel}:${Date.now()}` })));
@@ -121,7 +122,7 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
     const botId = await botUserId();
     const history = threadTs === ts ? [] : await poster.threadTurns(channel, threadTs, ts, botId, HISTORY_TURNS).catch(() => [] as ConversationTurn[]);
     // Asked here: what is private to this channel (or this conversation) may be used here.
-    const answer = await assistant.ask({ question, askedIn: { channel }, history, questionId: `${channel}:${ts}` });
+    const answer = await assistant.ask({ question, askedIn: { channel }, history, questionId: `${channel}:${ts}`, replyIn: { channel, threadTs } });
     await poster.postReply(channel, threadTs, answer);
   }
 

@@ -16,6 +16,11 @@ export interface Overview {
   /** The mailbox watcher's health. */
   mailbox: { status: 'ok'; detail?: string } | { status: 'disabled'; reason: string } | { status: 'failing'; error: string };
   models: { spentUsd: number; limitUsd: number; localCalls: number; servedCalls: number };
+  /** External MCP servers our agents use, and their tool calls waiting for approval (absent when none are configured). */
+  tools?: {
+    servers: { name: string; state: 'connecting' | 'connected' | 'unavailable'; tools: number; problem: string | null }[];
+    waiting: { tool: string; server: string; purpose: string; since: Date; channel: string | null; cardTs: string | null }[];
+  };
 }
 
 /**
@@ -69,6 +74,19 @@ export function overviewSections(overview: Overview, now: Date, link: CardLink):
     title: 'Mailbox',
     lines: [mailbox.status === 'ok' ? `✅ ${escapeMrkdwn(mailbox.detail ?? 'watching')}` : mailbox.status === 'failing' ? `⚠️ ${escapeMrkdwn(mailbox.error)}` : `Not watched: ${escapeMrkdwn(mailbox.reason)}`],
   });
+  if (overview.tools && overview.tools.servers.length > 0) {
+    sections.push({
+      title: 'Other systems (MCP)',
+      lines: [
+        ...overview.tools.servers.map((server) =>
+          server.state === 'connected'
+            ? `✅ ${escapeMrkdwn(server.name)}: ${server.tools} tool(s)${server.problem ? ` (last problem: ${escapeMrkdwn(server.problem.slice(0, 200))})` : ''}`
+            : `⚠️ ${escapeMrkdwn(server.name)}: ${server.state === 'connecting' ? 'connecting' : `unavailable${server.problem ? `: ${escapeMrkdwn(server.problem.slice(0, 200))}` : ''}`}`,
+        ),
+        ...overview.tools.waiting.map((call) => `• 🔧 ${linked(`${call.tool} on ${call.server}`, call.channel, call.cardTs, link)} for ${escapeMrkdwn(call.purpose.slice(0, 150))}, waiting ${age(call.since, now)}`),
+      ],
+    });
+  }
   const failing = [
     ...overview.deadJobs.map((job) => `• ⚠️ ${escapeMrkdwn(job.name)} gave up after ${job.failCount} tries: ${escapeMrkdwn((job.reason ?? 'no reason recorded').slice(0, 200))}`),
     ...overview.retrying.map((job) => `• ⏳ ${escapeMrkdwn(job.name)} retries at ${job.nextRunAt.toISOString().slice(11, 16)} UTC: ${escapeMrkdwn((job.reason ?? 'no reason recorded').slice(0, 200))}`),

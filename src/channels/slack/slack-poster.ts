@@ -16,6 +16,8 @@ export interface SlackPoster {
   /** The draft message an earlier run posted in the card's thread, if any. */
   findDraftMessage(channel: string, cardTs: string, draftId: string): Promise<string | null>;
   updateDraft(channel: string, ts: string, draft: DraftView): Promise<void>;
+  /** Replaces a message's text and blocks (a tool call's card as its decision goes on). */
+  updateMessage(channel: string, ts: string, message: { text: string; blocks: unknown[] }): Promise<void>;
   postEphemeral(channel: string, user: string, text: string): Promise<void>;
   /** A plain message (an announcement: a stalled mailbox, a job given up). */
   postNotice(channel: string, text: string): Promise<void>;
@@ -145,6 +147,9 @@ export function createSlackPoster(client: WebClient): SlackPoster {
     async updateDraft(channel, ts, draft) {
       const message = draftMessage(draft);
       await call('chat.update', () => client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
+    },
+    async updateMessage(channel, ts, message) {
+      await call('chat.update', () => client.chat.update({ channel, ts, text: message.text, blocks: message.blocks as types.KnownBlock[] }));
     },
     async postNotice(channel, text) {
       await call('chat.postMessage', () => client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false }));

@@ -5,6 +5,7 @@ import { JOB_BUDGET_NOTICE } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ weekStart: z.iso.datetime(), spentUsd: z.number().nonnegative(), limitUsd: z.number().nonnegative() });
+export type BudgetNoticeData = z.infer<typeof data>;
 
 /** Called by the weekly budget each time it refuses the cloud model; the week's key makes it one notice. */
 export function noticeBudgetExhausted(queue: Pick<JobQueue, 'enqueue'>, week: WeekSpend): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { gatherGrounding } from '../../agents/draft-grounding.ts';
 import { draftReply } from '../../agents/drafter.ts';
+import { ToolCallPending } from '../../brains/tool-use.ts';
 import { replySubject } from '../../channels/email/smtp-sender.ts';
 import { AdjutantError } from '../../errors.ts';
 import { replyTarget, type Email } from '../../memory/email-store.ts';
@@ -10,6 +11,7 @@ import { JOB_DRAFT_REPLY, JOB_POST_APPROVAL, JOB_POST_NOTICE } from '../job-name
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ emailId: z.uuid() });
+export type DraftReplyData = z.infer<typeof data>;
 
 /** Ask the model router for a reply to the original sender, grounded in memory, and store it as a pending draft. */
 export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof data>> {
@@ -33,13 +35,28 @@ export function draftReplyJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
       if (!target.address) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
       // The recipient is decided here, from the email, before any model sees it.
       const grounding = await gatherGrounding(deps, email, { address: target.address, subject: target.subject, body: target.body, messageId: target.messageId, category: email.isForward ? 'forward' : email.triageCategory });
-      const draft = await draftReply(deps.router, {
-        teamName: deps.teamName,
-        emailId: email.id,
-        instruction: email.instruction,
-        original: { fromName: target.name, fromAddress: target.address, subject: target.subject, date: target.sentAt, body: target.body },
-        grounding,
+      // The team's other systems: a call that changes something stops this run until a teammate
+      // decides; the decision runs the job again (a new key), which carries on from the outcome.
+      const tools = await deps.tools?.runnerFor({
+        served: { kind: 'email', id: email.id },
+        resume: { job: JOB_DRAFT_REPLY, key: email.id, data: { emailId: email.id } },
+        purpose: `the reply to “${target.subject || '(no subject)'}” from ${target.address}`,
       });
+      let draft;
+      try {
+        draft = await draftReply(deps.router, {
+          teamName: deps.teamName,
+          emailId: email.id,
+          instruction: email.instruction,
+          original: { fromName: target.name, fromAddress: target.address, subject: target.subject, date: target.sentAt, body: target.body },
+          grounding,
+          ...(tools ? { tools } : {}),
+        });
+      } catch (error) {
+        if (!(error instanceof ToolCallPending)) throw error;
+        deps.logger.info({ emailId: email.id, callId: error.callId, tool: error.tool }, 'the draft waits for a tool call to be approved');
+        return;
+      }
       const fields = replyFields(email);
       if (!fields) throw new AdjutantError('CONFLICT', `email ${email.id} has no sender to reply to`, { retryable: false });
       const { draft: stored } = await deps.drafts.createFirst({

@@ -7,6 +7,7 @@ import { JOB_FOLLOW_UP_DRAFT, JOB_POST_APPROVAL } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ draftId: z.uuid(), requestedBy: z.string().min(1) });
+export type FollowUpDraftData = z.infer<typeof data>;
 
 /**
  * A follow-up to a reply that got no answer, asked for by a teammate: the drafter writes it

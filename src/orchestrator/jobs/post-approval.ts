@@ -7,6 +7,7 @@ import { JOB_POST_APPROVAL } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ draftId: z.uuid() });
+export type PostApprovalData = z.infer<typeof data>;
 
 /** For mail triage did not summarise (forwards), the card shows the email's opening. */
 export function openingOf(text: string): string {

@@ -7,6 +7,7 @@ import type { PipelineDeps } from '../pipeline-deps.ts';
 import { openingOf } from './post-approval.ts';
 
 const data = z.object({ emailId: z.uuid() });
+export type PostNoticeData = z.infer<typeof data>;
 
 const NO_MODEL_WARNING = 'No language model is configured (set OLLAMA_HOST or ANTHROPIC_API_KEY), so no reply was drafted: use Write reply to answer it here.';
 

@@ -8,6 +8,7 @@ import { JOB_REDRAFT_REPLY } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ draftId: z.uuid(), instruction: z.string().min(1).max(3000), requestedBy: z.string().min(1) });
+export type RedraftReplyData = z.infer<typeof data>;
 
 /**
  * A new version of a pending draft, written by the drafter with the teammate's instruction

@@ -7,6 +7,7 @@ import type { JobDefinition } from '../job-queue.ts';
 import { JOB_REFRESH_CONTACT } from '../job-names.ts';
 
 const data = z.object({ address: z.string().min(3).max(320) });
+export type RefreshContactData = z.infer<typeof data>;
 
 /**
  * Rewrites a contact's rolling summary after their mail arrived: the local model when one is

@@ -9,6 +9,7 @@ const data = z.object({
   /** false for history loaded with `adjutant ingest`: remembered, never drafted or posted. */
   draft: z.boolean().optional(),
 });
+export type RememberEmailData = z.infer<typeof data>;
 
 /**
  * Put the email into memory (chunks and full text now, vectors from the embedding job), count it

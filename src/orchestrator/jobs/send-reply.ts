@@ -9,6 +9,7 @@ import { JOB_SEND_REPLY } from '../job-names.ts';
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ draftId: z.uuid() });
+export type SendReplyData = z.infer<typeof data>;
 
 /**
  * Send an approved draft, exactly once or with a visible reason why not.

@@ -7,6 +7,7 @@ import { JOB_DRAFT_REPLY, JOB_POST_NOTICE, JOB_TRIAGE_EMAIL } from '../job-names
 import type { PipelineDeps } from '../pipeline-deps.ts';
 
 const data = z.object({ emailId: z.uuid() });
+export type TriageEmailData = z.infer<typeof data>;
 
 /**
  * Sorts mail sent straight to the mailbox (triage.ts) and stores the verdict with the email.
