@@ -4,10 +4,10 @@
  * instruction. Every listener acknowledges first; the work follows, so nothing waits on Slack's
  * three seconds.
  */
-import type { App, RespondFn, types } from '@slack/bolt';
+import type { App, BlockAction, ButtonAction, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.ts';
-import { escapeMrkdwn } from './blocks.ts';
+import { ACTION_EMAIL_TIMELINE, escapeMrkdwn } from './blocks.ts';
 import { botIdentity } from './bot-identity.ts';
 import { overviewText, slackLinks, type Overview } from './overview-view.ts';
 import type { SlackPoster } from './slack-poster.ts';
@@ -125,6 +125,17 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
     const answer = await assistant.ask({ question, askedIn: { channel }, history, questionId: `${channel}:${ts}`, replyIn: { channel, threadTs } });
     await poster.postReply(channel, threadTs, answer);
   }
+
+  // The Timeline button on a card: what happened to that email, for the person who asked.
+  app.action<BlockAction<ButtonAction>>(ACTION_EMAIL_TIMELINE, async ({ ack, body, action }) => {
+    await ack();
+    const channel = body.channel?.id;
+    if (!action.value || !channel) return;
+    void assistant
+      .timeline(action.value)
+      .then((text) => poster.postEphemeral(channel, body.user.id, text))
+      .catch(failed('show the timeline'));
+  });
 
   app.event('app_mention', async ({ event }) => {
     const parsed = mention.safeParse(event);

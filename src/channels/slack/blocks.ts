@@ -14,6 +14,8 @@ export const ACTION_REDRAFT = 'draft_redraft';
 export const ACTION_DRAFT_FOLLOW_UP = 'draft_follow_up';
 /** On a card with no draft (no model configured): a person writes the reply. */
 export const ACTION_WRITE_REPLY = 'email_write_reply';
+/** On every card: what happened to this email so far, shown to the person who asks. */
+export const ACTION_EMAIL_TIMELINE = 'email_timeline';
 
 /** Modals (views) and their one input each. */
 export const VIEW_EDIT = 'draft_edit_modal';
@@ -51,6 +53,8 @@ export interface CardInput {
   triage?: CardTriage | null;
   /** Set on a card with no draft when a person should write the reply: the email's id. */
   writeReplyFor?: string | null;
+  /** The email's id: the card's Timeline button shows what happened to it. */
+  emailId?: string | null;
 }
 
 export interface CardTriage {
@@ -109,7 +113,11 @@ export function approvalCard(input: CardInput): { text: string; blocks: KnownBlo
   for (const warning of input.warnings ?? []) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `⚠️ ${escapeMrkdwn(truncate(warning, 500))}` }] });
   }
-  if (input.writeReplyFor) blocks.push(writeReplyActions(input.writeReplyFor));
+  const actions = [
+    ...(input.writeReplyFor ? [{ type: 'button' as const, action_id: ACTION_WRITE_REPLY, style: 'primary' as const, text: { type: 'plain_text' as const, text: 'Write reply' }, value: input.writeReplyFor }] : []),
+    ...(input.emailId ? [{ type: 'button' as const, action_id: ACTION_EMAIL_TIMELINE, text: { type: 'plain_text' as const, text: 'Timeline' }, value: input.emailId }] : []),
+  ];
+  if (actions.length > 0) blocks.push({ type: 'actions', block_id: 'email_actions', elements: actions });
   // The fallback text is read as markup too (and shown in notifications): escaped like the blocks.
   return { text: escapeMrkdwn(`New email from ${sender}: ${input.subject}`), blocks };
 }
@@ -385,10 +393,6 @@ export function writeReplyModal(email: { id: string; toAddress: string; subject:
   return modal(VIEW_WRITE_REPLY, 'Write reply', 'Save draft', { ...context, emailId: email.id }, [recipientLine(email.toAddress, email.subject), textInput('Reply', {})]);
 }
 
-/** The Write reply button on a card with no draft. */
-export function writeReplyActions(emailId: string): KnownBlock {
-  return { type: 'actions', block_id: 'email_actions', elements: [{ type: 'button', action_id: ACTION_WRITE_REPLY, style: 'primary', text: { type: 'plain_text', text: 'Write reply' }, value: emailId }] };
-}
 
 /** The Draft a follow-up button under a reply that got no answer. */
 export function followUpActions(draftId: string): KnownBlock {

@@ -59,6 +59,7 @@ export function postApprovalJob(deps: PipelineDeps): JobDefinition<z.infer<typeo
               subject: target.subject,
               summary: email.triageSummary ?? openingOf(target.body),
               triage: triageOf(email),
+              emailId: email.id,
               forwardedByAddress: email.forwardedBy,
               forwardedBySlackUser,
               instruction: email.instruction,

@@ -37,6 +37,7 @@ export function postNoticeJob(deps: PipelineDeps): JobDefinition<z.infer<typeof 
         summary: email.triageSummary ?? openingOf(target.body),
         triage: triageOf(email),
         writeReplyFor: byHand && target.address ? email.id : null,
+        emailId: email.id,
         forwardedByAddress: email.forwardedBy,
         forwardedBySlackUser,
         instruction: email.instruction,
