@@ -8,6 +8,8 @@ import { createDatabase } from './db/database.ts';
 import { readMigrations } from './db/migrate.ts';
 import { errorMessage } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { connectExternalTools } from './mcp/client/external-tools.ts';
+import { DEFAULT_SERVERS_FILE, loadServersFile } from './mcp/client/servers-file.ts';
 
 export interface CheckResult {
   name: string;
@@ -168,6 +170,32 @@ export async function runDoctor(config: Config, options: { timeoutMs?: number } 
           }
         }
       : skipped('Anthropic', parts.anthropic.reason),
+    // External MCP servers: each one connected, its tools listed with their policy.
+    async () => {
+      const name = `MCP servers (${config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE})`;
+      let servers;
+      try {
+        servers = loadServersFile(config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE, { explicit: config.MCP_SERVERS_FILE !== undefined, env: process.env });
+      } catch (error) {
+        return { name, status: 'failed', detail: errorMessage(error), fix: 'correct the file (see the README: Giving the agents other tools)' };
+      }
+      if (servers.length === 0) return { name, status: 'skipped', detail: 'no external MCP servers configured' };
+      const tools = connectExternalTools(servers, { logger: createLogger({ level: 'silent' }), connectTimeoutMs: timeoutMs });
+      try {
+        const deadline = Date.now() + timeoutMs + 500;
+        while (tools.status().some((server) => server.state === 'connecting') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+        const lines = tools.status().map((server) => {
+          if (server.state !== 'connected') return `${server.name}: ${server.state}${server.problem ? ` (${server.problem})` : ''}`;
+          const own = tools.list().filter((tool) => tool.server === server.name);
+          return `${server.name}: ${own.map((tool) => `${tool.tool} (${tool.policy})`).join(', ') || 'no tools'}`;
+        });
+        const down = tools.status().filter((server) => server.state !== 'connected');
+        if (down.length > 0) return { name, status: 'failed', detail: lines.join('; '), fix: `start or fix ${down.map((server) => server.name).join(', ')} (its command, URL or headers in the servers file)` };
+        return { name, status: 'ok', detail: lines.join('; ') };
+      } finally {
+        await tools.close();
+      }
+    },
   ];
   const results: CheckResult[] = [];
   // One at a time: the embedded database cannot be opened twice, and the output reads in order.

@@ -1,4 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { formatDoctor, runDoctor } from '../src/doctor.ts';
@@ -98,5 +100,23 @@ describe('adjutant doctor', () => {
     expect(byName('Ollama')?.detail).toContain('OLLAMA_HOST');
     // Without Ollama the built-in embedder is used, and it works here with no network.
     expect(byName('Embedder')).toMatchObject({ status: 'ok', name: 'Embedder (builtin:use-lite)', detail: 'embeds text (512 dimensions)' });
+  });
+
+  it('connects to each external MCP server and lists its tools with their policy, or says which is down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'adjutant-doctor-mcp-'));
+    const file = join(dir, 'servers.json');
+    const helpdesk = { command: process.execPath, args: [new URL('./fakes/mcp-tools-server.mjs', import.meta.url).pathname], tools: { lookup_order: 'read' } };
+    writeFileSync(file, JSON.stringify({ mcpServers: { helpdesk } }));
+    const healthy = (await runDoctor(config({ MCP_SERVERS_FILE: file, OLLAMA_HOST: '', EMBEDDER: 'none' }), { timeoutMs: 5000 })).find((result) => result.name.startsWith('MCP servers'));
+    expect(healthy).toMatchObject({ status: 'ok', detail: 'helpdesk: lookup_order (read), create_ticket (write), crash (write)' });
+
+    writeFileSync(file, JSON.stringify({ mcpServers: { helpdesk, calendar: { command: process.execPath, args: ['-e', 'process.stderr.write("no calendar token\\n"); process.exit(1)'] } } }));
+    const broken = (await runDoctor(config({ MCP_SERVERS_FILE: file, OLLAMA_HOST: '', EMBEDDER: 'none' }), { timeoutMs: 5000 })).find((result) => result.name.startsWith('MCP servers'));
+    expect(broken).toMatchObject({ status: 'failed', fix: expect.stringContaining('start or fix calendar') });
+    expect(broken?.detail).toContain('calendar: unavailable (could not connect');
+    expect(broken?.detail).toContain('no calendar token');
+
+    const missing = (await runDoctor(config({ MCP_SERVERS_FILE: join(dir, 'missing.json'), OLLAMA_HOST: '', EMBEDDER: 'none' }), { timeoutMs: 5000 })).find((result) => result.name.startsWith('MCP servers'));
+    expect(missing).toMatchObject({ status: 'failed', detail: expect.stringContaining('cannot be read') });
   });
 });

@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
 import { emailTimeline } from '../src/memory/timeline.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeReply, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
-import { buttonClick, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
+import { buttonClick, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { deliver, freshMailboxUser } from './support/mailbox.ts';
 import { databaseEnv, imapEnv, slackEnv } from './support/service-env.ts';
@@ -65,6 +65,12 @@ function model(body: AnthropicFakeRequestBody): string | AnthropicFakeReply {
     return JSON.stringify({ category: 'needs_reply', urgency: 'normal', summary: 'A broken chair to replace', people: [], organisations: [], dates: [], confidence: 0.9 });
   }
   const results = toolResults(body);
+  if (systemOf(body).startsWith('You answer')) {
+    if (!results.some((result) => result.name === 'tickets__lookup_order')) return { text: '', toolUses: [{ name: 'tickets__lookup_order', input: { order: '1182' } }] };
+    const ticket = results.find((result) => result.name === 'tickets__create_ticket');
+    if (!ticket) return { text: '', toolUses: [{ name: 'tickets__create_ticket', input: { title: 'Check the replacement chair', order: '1182' } }] };
+    return JSON.stringify({ answer: `Order 1182 shipped by DHL [1]. ${ticket.content}.`, cited: [1], confident: true });
+  }
   if (!results.some((result) => result.name === 'tickets__lookup_order')) {
     return { text: 'Let me check the order.', toolUses: [{ name: 'tickets__lookup_order', input: { order: '1182' } }, { name: 'crm__lookup_order', input: { order: '1182' } }] };
   }
@@ -210,5 +216,33 @@ describe('external MCP tools in drafting, with Slack approval for write tools (p
     const actions = (await emailTimeline(service.database.prisma, id)).map((entry) => entry.action);
     expect(actions).toEqual(expect.arrayContaining(['tool.approval_requested', 'tool.rejected', 'draft.created']));
     expect(actions).not.toContain('tool.succeeded');
+  });
+
+  it('offers the tools to the answerer: a question that needs a write tool waits for approval, then is answered in its thread', async () => {
+    const before = slack.callsTo('chat.postMessage').length;
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> where is order 1182 with the broken chair? Open a ticket to check the replacement.', ts: '1700000300.000100', channel: 'C0GENERAL', event_ts: '1700000300.000100' });
+    const waiting = await waitUntil('the answer to say it waits', () => slack.callsTo('chat.postMessage').slice(before).find((call) => call.args.thread_ts === '1700000300.000100'));
+    expect(String(waiting.args.text)).toContain('I have asked the approvers');
+    await toolCard(before);
+    const call = await waitUntil('the call’s card', () => service.database.prisma.toolCall.findFirst({ where: { servedKind: 'question', slackTs: { not: null } } }));
+    expect(call.arguments).toEqual({ title: 'Check the replacement chair', order: '1182' });
+
+    // The App Home shows the servers (the one that is down too) and the call that waits.
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_home_opened', user: ALICE, channel: 'D0ALICE', tab: 'home', event_ts: '1700000301.000100' });
+    const [home] = await slack.waitFor('views.publish', 1);
+    const view = JSON.stringify(home?.args.view);
+    expect(view).toContain('Other systems (MCP)');
+    expect(view).toContain('✅ tickets: 3 tool(s)');
+    expect(view).toMatch(/⚠️ calendar: unavailable: could not connect/);
+    expect(view).toContain('create_ticket on tickets');
+
+    const ran = tickets().length;
+    await click(ALICE, String(call.slackTs), 'tool_call_approve', call.id);
+    const answer = await waitUntil('the answer in the thread', () => slack.callsTo('chat.postMessage').slice(before).find((entry) => entry.args.thread_ts === '1700000300.000100' && String(entry.args.text).includes('Ticket T-')));
+    expect(String(answer.args.text)).toContain('Order 1182 shipped by DHL');
+    expect(String(answer.args.text)).toContain(`Ticket T-${ran + 1} opened: Check the replacement chair`);
+    expect(tickets()).toHaveLength(ran + 1);
+    const audited = await service.database.prisma.auditEntry.findMany({ where: { entityType: 'question', entityId: call.servedId }, orderBy: { id: 'asc' } });
+    expect(audited.map((entry) => entry.action)).toEqual(['tool.called', 'tool.approval_requested', 'tool.approved', 'tool.succeeded', 'tool.called']);
   });
 });

@@ -159,6 +159,12 @@ export function createModelRouter(deps: ModelRouterDeps): ModelRouter {
       }
       const { result, latencyMs } = answer;
       if (result.toolCalls.length === 0) return { result, latencyMs, messages };
+      if (round > MAX_TOOL_ROUNDS + 1) {
+        // Told to stop and still calling: a model in a loop would spend without end.
+        const problem = `kept calling tools after ${MAX_TOOL_ROUNDS} rounds and being told to answer`;
+        await record(use, model, context, latencyMs, { result, invalid: problem });
+        throw new AdjutantError('MODEL_OUTPUT_INVALID', `${model.provider}/${model.model} ${problem}`);
+      }
       await record(use, model, context, latencyMs, { result });
       const results: ChatMessage[] = [];
       for (const toolCall of result.toolCalls) {
