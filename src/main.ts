@@ -180,6 +180,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     if (toolServers.length > 0) {
       const { connectExternalTools } = await import('./mcp/client/external-tools.ts');
       const connected = connectExternalTools(toolServers, { logger: logger.child({ component: 'mcp-client' }) });
+      if (!slack || !config.SLACK_APPROVALS_CHANNEL) logger.warn('MCP servers: only their read tools are offered, because write tools need an approver in Slack (set SLACK_BOT_TOKEN and SLACK_APPROVALS_CHANNEL)');
       externalTools = connected;
       cleanup.push(() => connected.close());
       toolGate = createToolGate({
@@ -188,6 +189,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         audit,
         queue,
         allow: (userId, what) => (approvalService ? approvalService.allow(userId, what) : Promise.resolve(false)),
+        canAsk: slack !== null && config.SLACK_APPROVALS_CHANNEL !== undefined,
         now: () => new Date(),
         logger,
       });

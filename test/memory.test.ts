@@ -3,7 +3,8 @@ import { createBuiltinEmbedder } from '../src/brains/builtin/builtin-embedder.ts
 import { createOllamaEmbedder } from '../src/brains/ollama/ollama-embedder.ts';
 import type { Embedder } from '../src/brains/types.ts';
 import { createDatabase, type Database } from '../src/db/database.ts';
-import { applyMigrations } from '../src/db/migrate.ts';
+import { applyMigrations, readMigrations } from '../src/db/migrate.ts';
+import { HNSW_BUILD_OPTIONS } from '../src/memory/embedding-index.ts';
 import { createLogger } from '../src/logger.ts';
 import { createEmbeddingBackfill } from '../src/memory/embedding-backfill.ts';
 import { createMemory, type Memory } from '../src/memory/memory.ts';
@@ -290,5 +291,39 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     await job.run({}, { attempt: 1, lastAttempt: false });
     expect(health.at(-1)).toBe('ok');
     expect(lines.some((line) => line.msg === 'embedding works again')).toBe(true);
+  }, 60_000);
+
+  it("builds each model's vector index with the denser graph settings", async () => {
+    await embedAll(builtin);
+    const options = await database.pool.query<{ reloptions: string[] | null }>(
+      `SELECT c.reloptions FROM embedding_models m JOIN pg_class c ON c.relname = m.index_name WHERE m.model = 'builtin:use-lite'`,
+    );
+    expect(options.rows[0]?.reloptions).toEqual(expect.arrayContaining(HNSW_BUILD_OPTIONS.split(', ').map((option) => option.replace(' = ', '='))));
+  }, 60_000);
+});
+
+describe.each<DatabaseKind>(['postgres', 'pglite'])('memory index migration on %s', (kind) => {
+  it('gives an index made before it the denser graph settings and rebuilds it, leaving it usable', async () => {
+    const testDatabase = await createTestDatabase(kind);
+    const database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    try {
+      const all = readMigrations();
+      const at = all.findIndex((migration) => migration.name.endsWith('_hnsw_build_quality'));
+      expect(at).toBeGreaterThan(0);
+      await applyMigrations(database.pool, { migrations: all.slice(0, at) });
+      // As makeCurrent made them before: pgvector's default build settings.
+      const indexName = 'memory_embeddings_hnsw_00112233445566ff';
+      await database.pool.query(`INSERT INTO embedding_models (model, dimensions, index_name, is_current) VALUES ('old-model', 3, $1, true)`, [indexName]);
+      await database.pool.query(`CREATE INDEX ${indexName} ON memory_embeddings USING hnsw ((embedding::vector(3)) vector_cosine_ops) WHERE model = 'old-model'`);
+      await applyMigrations(database.pool);
+      const index = await database.pool.query<{ reloptions: string[] | null; valid: boolean }>(
+        'SELECT c.reloptions, i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1',
+        [indexName],
+      );
+      expect(index.rows).toEqual([{ reloptions: expect.arrayContaining(['m=16', 'ef_construction=128']), valid: true }]);
+    } finally {
+      await database.close();
+      await testDatabase.drop();
+    }
   }, 60_000);
 });

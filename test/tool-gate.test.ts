@@ -40,7 +40,7 @@ describe('the tool gate (postgres)', () => {
     await applyMigrations(database.pool);
     tools = connectExternalTools([{ name: 'tickets', transport: 'stdio', command: process.execPath, args: [SERVER_SCRIPT], env: { TICKETS_FILE: ticketsFile }, cwd: null, tools: { lookup_order: 'read' }, timeoutMs: 5000 }], { logger });
     await waitUntil('the server to connect', () => tools.status()[0]?.state === 'connected');
-    gate = createToolGate({ database, tools, audit: createAuditLog(database.prisma), queue: createJobQueue({ pool: database.pool, embedded: false, logger }), allow: async () => true, now: () => new Date(), logger });
+    gate = createToolGate({ database, tools, audit: createAuditLog(database.prisma), queue: createJobQueue({ pool: database.pool, embedded: false, logger }), allow: async () => true, canAsk: true, now: () => new Date(), logger });
   });
   afterAll(async () => {
     await tools?.close();
@@ -84,5 +84,13 @@ describe('the tool gate (postgres)', () => {
   it('tells the model a tool it names is unavailable instead of failing the work', async () => {
     const runner = await gate.runnerFor(work('00000000-0000-4000-8000-000000000003'));
     expect(await runner!.run({ id: 'toolu_4', name: 'calendar__book', input: {} })).toMatchObject({ isError: true, content: expect.stringContaining('unavailable') });
+  });
+
+  it('offers only the tools that read when nobody can be asked to approve (no Slack approvals channel)', async () => {
+    const unattended = createToolGate({ database, tools, audit: createAuditLog(database.prisma), queue: createJobQueue({ pool: database.pool, embedded: false, logger }), allow: async () => false, canAsk: false, now: () => new Date(), logger });
+    const runner = await unattended.runnerFor(work('00000000-0000-4000-8000-000000000004'));
+    expect(runner?.definitions.map((definition) => definition.name)).toEqual(['tickets__lookup_order']);
+    expect(await runner!.run({ id: 'toolu_5', name: 'tickets__create_ticket', input: { title: 'x' } })).toMatchObject({ isError: true, content: expect.stringContaining('no Slack approvals channel') });
+    expect(await database.prisma.toolCall.count({ where: { servedId: '00000000-0000-4000-8000-000000000004' } })).toBe(0);
   });
 });

@@ -69,6 +69,8 @@ export interface ToolGateDeps {
   queue: Pick<JobQueue, 'enqueue'>;
   /** The approver check (audits and tells a refusal). */
   allow(userId: string, what: { action: string; entityType: 'tool_call'; entityId: string; channel: string | null }): Promise<boolean>;
+  /** Whether anyone can be asked (Slack with an approvals channel): without it, write tools are not offered. */
+  canAsk: boolean;
   now(): Date;
   logger: Logger;
 }
@@ -130,11 +132,14 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
         }
       }
       return {
-        definitions: offered.map((tool) => tool.definition),
+        // A write call nobody can approve would hold the work for ever: with no one to ask, the
+        // model sees only the tools that read.
+        definitions: offered.filter((tool) => deps.canAsk || tool.policy === 'read').map((tool) => tool.definition),
         priorTurns,
         async run(call) {
           const tool = tools.find(call.name);
           if (!tool) return { content: `Tool ${call.name} is unavailable now (its server is not connected). Continue without it.`, isError: true };
+          if (tool.policy === 'write' && !deps.canAsk) return { content: `Tool ${call.name} changes something and needs a teammate's approval, but no Slack approvals channel is configured. Continue without it.`, isError: true };
           if (tool.policy === 'write') {
             try {
               return await requestApproval(work, tool, call);

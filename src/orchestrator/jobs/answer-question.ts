@@ -36,7 +36,8 @@ export async function answerForSlack(deps: AnswerDeps, input: AnswerQuestionData
     ? await deps.tools?.runnerFor({
         served: { kind: 'question', id: input.questionId },
         resume: { job: JOB_ANSWER_QUESTION, key: input.questionId, data: input },
-        purpose: `the question “${input.question.replace(/\s+/g, ' ').slice(0, 200)}” asked in <#${input.replyIn.channel}>`,
+        // Shown escaped on the card: the channel is named by its id, not a mention.
+        purpose: `the question “${input.question.replace(/\s+/g, ' ').slice(0, 200)}” asked in Slack channel ${input.replyIn.channel}`,
       })
     : undefined;
   try {
