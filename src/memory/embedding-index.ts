@@ -20,9 +20,10 @@ const MAX_INDEXED_DIMENSIONS = 2000;
  * clustered memory (threads, templated mail: many near-copies per topic) all but unreachable: on
  * the bench's 1M-chunk corpus 6 % of chunks are not found even by their own vector, and recall@10
  * stays at 0.90 at ef_search 100 (0.93 at 400). A wider candidate list while linking
- * (ef_construction 128) finds those links: recall@10 0.97 at ef_search 100, 0.99 at 400, for
- * about 1.4 times the build time and the same index size (bench/memory/hnsw-sweep.ts; the
- * figures are in the migration that rebuilt existing indexes, 20261124120000_hnsw_build_quality).
+ * (ef_construction 128) finds those links: recall@10 0.97 at ef_search 100, 0.99 at 400 (0.93
+ * → 0.98 at 100k), for about twice the build time and the same index size
+ * (bench/memory/hnsw-sweep.ts). m = 24 as well gained under 0.01 at 1M; m stays 16 also because an
+ * existing graph keeps its m until rebuilt, while ef_construction applies to every later insert.
  * Inserts read ef_construction from the index's options, so changing it here needs a migration
  * that sets it on existing indexes (ALTER INDEX … SET) and rebuilds them.
  */

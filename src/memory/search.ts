@@ -169,8 +169,9 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
          FROM pg_class WHERE oid = 'memory_chunks'::regclass)`,
       // The planner's statistics on the passages' words: ANALYZE keeps the share of passages
       // holding each of the most common words; a word not kept is rarer than all of those (or
-      // the statistics are not there yet).
-      `common AS (
+      // the statistics are not there yet). Read once (MATERIALIZED): inlined, the pg_stats view
+      // and the conversion of its ~1,000 words to text[] ran again for every question word.
+      `common AS MATERIALIZED (
          SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares FROM pg_stats
          WHERE schemaname = current_schema() AND tablename = 'memory_chunks' AND attname = 'search_vector')`,
       // The question's distinct normalised words (stop words gone), each made a one-word query,
