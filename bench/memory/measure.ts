@@ -68,7 +68,7 @@ export interface PlainFigures {
   hybridShort: number;
   /** Exact top-10 chunk query (a sequential scan): the cost an index saves. */
   exactScanMs: LatencySummary;
-  /** Raw kNN recall and latency at other hnsw.ef_search values (SET LOCAL; the service sets 100). */
+  /** Raw kNN recall and latency at other hnsw.ef_search values (SET LOCAL; the service sets 200, db/database.ts). */
   efSearchSweep: { efSearch: number; rawRecallAt10: number; p50: number; p95: number }[];
   /** Mean cosine distance from a query to its exact 1st and 10th neighbour and to chunks at random. */
   distances: { nearest: number; tenth: number; random: number };

@@ -22,7 +22,8 @@ const MAX_INDEXED_DIMENSIONS = 2000;
  * stays at 0.90 at ef_search 100 (0.93 at 400). A wider candidate list while linking
  * (ef_construction 128) finds those links: recall@10 0.97 at ef_search 100, 0.99 at 400 (0.93
  * → 0.98 at 100k), for about twice the build time and the same index size
- * (bench/memory/hnsw-sweep.ts). m = 24 as well gained under 0.01 at 1M; m stays 16 also because an
+ * (bench/memory/hnsw-sweep.ts, 200 queries; the memory bench's own 100 give 0.936 at 100 and
+ * 0.956 at 200, the service's setting in db/database.ts). m = 24 as well gained under 0.01 at 1M; m stays 16 also because an
  * existing graph keeps its m until rebuilt, while ef_construction applies to every later insert.
  * Inserts read ef_construction from the index's options, so changing it here needs a migration
  * that sets it on existing indexes (ALTER INDEX … SET) and rebuilds them.
