@@ -8,7 +8,7 @@ import { emailTimeline } from '../src/memory/timeline.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeReply, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
 import { buttonClick, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { deliver, freshMailboxUser } from './support/mailbox.ts';
+import { deliver, freshMailboxUser, plainMessage } from './support/mailbox.ts';
 import { databaseEnv, imapEnv, slackEnv } from './support/service-env.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -25,20 +25,7 @@ const ALICE = 'U0ALICE';
 const MALLORY = 'U0MALLORY';
 const SERVER_SCRIPT = new URL('./fakes/mcp-tools-server.mjs', import.meta.url).pathname;
 
-function complaint(id: string, subject: string): string {
-  return [
-    'From: Olivia Finch <o.finch@harrow.example>',
-    'To: hello@team.example',
-    `Subject: ${subject}`,
-    'Date: Sun, 22 Nov 2026 08:00:00 +0000',
-    `Message-ID: <${id}@harrow.example>`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    '',
-    'One of the six oak chairs from order 1182 arrived with a broken leg. Can you replace it?',
-    '',
-  ].join('\r\n');
-}
+const COMPLAINT = 'One of the six oak chairs from order 1182 arrived with a broken leg. Can you replace it?';
 
 /** The tool results in a request, by tool name, in order. */
 function toolResults(body: AnthropicFakeRequestBody): { name: string; content: string; isError: boolean }[] {
@@ -146,8 +133,8 @@ describe('external MCP tools in drafting, with Slack approval for write tools (p
 
   it('runs a read tool directly, waits for approval of a write tool, and runs it exactly once on two Approve clicks', async () => {
     const before = slack.callsTo('chat.postMessage').length;
-    await deliver(mailboxUser, complaint('chair-1', 'Broken chair leg'));
-    const id = await emailId('<chair-1@harrow.example>');
+    await deliver(mailboxUser, plainMessage('chair-1', 'Broken chair leg', COMPLAINT));
+    const id = await emailId('<chair-1@client.example>');
     const card = await toolCard(before);
     const ts = String((await waitUntil('the card’s ts', () => service.database.prisma.toolCall.findFirst({ where: { servedId: id, slackTs: { not: null } } }))).slackTs);
     const call = await service.database.prisma.toolCall.findFirstOrThrow({ where: { servedId: id } });
@@ -197,8 +184,8 @@ describe('external MCP tools in drafting, with Slack approval for write tools (p
   it('never runs a rejected call, and tells the model it was rejected', async () => {
     const before = slack.callsTo('chat.postMessage').length;
     const ran = tickets().length;
-    await deliver(mailboxUser, complaint('chair-2', 'Another broken chair'));
-    const id = await emailId('<chair-2@harrow.example>');
+    await deliver(mailboxUser, plainMessage('chair-2', 'Another broken chair', COMPLAINT));
+    const id = await emailId('<chair-2@client.example>');
     await toolCard(before);
     const call = await waitUntil('the card’s ts', () => service.database.prisma.toolCall.findFirst({ where: { servedId: id, slackTs: { not: null } } }));
     await click(ALICE, String(call.slackTs), 'tool_call_reject', call.id);
