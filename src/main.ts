@@ -10,6 +10,7 @@ import { createApproverCheck } from './channels/slack/approvers.ts';
 import type { SlackApp } from './channels/slack/slack-app.ts';
 import { configuredParts, type Config } from './config.ts';
 import { createConfiguredEmbedder } from './brains/embedder.ts';
+import { createConfiguredChatModels } from './brains/chat-models.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { errorMessage } from './errors.ts';
@@ -117,15 +118,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     }
     logger.info({ embedder: embedder?.model ?? 'none' }, embedder ? `memory search: hybrid, embeddings by ${embedder.model}` : 'memory search: full text only (EMBEDDER=none)');
     const memory = createMemory({ database, embedder, embedderOff: 'EMBEDDER is none', logger });
-    const cloud = config.ANTHROPIC_API_KEY
-      ? (await import('./brains/anthropic/anthropic-chat-model.ts')).createAnthropicChatModel({
-          apiKey: config.ANTHROPIC_API_KEY,
-          model: config.ANTHROPIC_MODEL,
-          logger,
-          ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
-        })
-      : undefined;
-    const local = config.OLLAMA_HOST ? (await import('./brains/ollama/ollama-chat-model.ts')).createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
+    const { cloud, local } = await createConfiguredChatModels(config, logger);
     // The cap reads the ledger; its once-a-week notice is a job (`queue` exists by the time a call is made).
     const budget = createWeeklyBudget({ pool: database.pool, limitUsd: config.LLM_WEEKLY_BUDGET_USD, onExhausted: (week) => noticeBudgetExhausted(queue, week).then(() => undefined) });
     const router = cloud || local ? createModelRouter({ ledger: createModelLedger(prisma), logger, budget, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;

@@ -17,6 +17,7 @@ export async function runMcpCommand(config: Config): Promise<number> {
     { createDatabase },
     { applyMigrations },
     { createConfiguredEmbedder },
+    { createConfiguredChatModels },
     { createMemory },
     { createModelRouter },
     { createModelLedger },
@@ -27,6 +28,7 @@ export async function runMcpCommand(config: Config): Promise<number> {
     import('./db/database.ts'),
     import('./db/migrate.ts'),
     import('./brains/embedder.ts'),
+    import('./brains/chat-models.ts'),
     import('./memory/memory.ts'),
     import('./brains/router.ts'),
     import('./brains/model-ledger.ts'),
@@ -39,15 +41,7 @@ export async function runMcpCommand(config: Config): Promise<number> {
   try {
     await applyMigrations(database.pool, { onApply: (name) => logger.info({ migration: name }, 'applying migration') });
     const memory = createMemory({ database, embedder, embedderOff: 'EMBEDDER is none', logger });
-    const cloud = config.ANTHROPIC_API_KEY
-      ? (await import('./brains/anthropic/anthropic-chat-model.ts')).createAnthropicChatModel({
-          apiKey: config.ANTHROPIC_API_KEY,
-          model: config.ANTHROPIC_MODEL,
-          logger,
-          ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
-        })
-      : undefined;
-    const local = config.OLLAMA_HOST ? (await import('./brains/ollama/ollama-chat-model.ts')).createOllamaChatModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL }) : undefined;
+    const models = await createConfiguredChatModels(config, logger);
     // The once-a-week notice that the budget is spent is a job: enqueued here (the job queue is
     // loaded only then), posted by the service.
     const budget = createWeeklyBudget({
@@ -58,7 +52,7 @@ export async function runMcpCommand(config: Config): Promise<number> {
         await noticeBudgetExhausted(createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger }), week);
       },
     });
-    const router = cloud || local ? createModelRouter({ ledger: createModelLedger(database.prisma), logger, budget, ...(cloud ? { cloud } : {}), ...(local ? { local } : {}) }) : null;
+    const router = models.cloud || models.local ? createModelRouter({ ledger: createModelLedger(database.prisma), logger, budget, ...models }) : null;
     await runStdioServer(mcpPort({ memory, router, database, logger }));
     return 0;
   } finally {
