@@ -178,7 +178,8 @@ export function embedderChoice(config: Pick<Config, 'EMBEDDER' | 'OLLAMA_HOST'>)
   return config.EMBEDDER ?? (config.OLLAMA_HOST ? 'ollama' : 'builtin');
 }
 
-function isTimeZone(zone: string): boolean {
+/** Whether `zone` is an IANA time zone this runtime knows (Europe/Berlin, UTC). */
+export function isTimeZone(zone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
     return true;

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { isTimeZone } from '../config.ts';
 import { AdjutantError, errorMessage } from '../errors.ts';
 
 /**
@@ -74,9 +75,7 @@ export function checkedSchedule(name: string, schedule: Schedule): Required<Sche
   if (!Number.isFinite(graceMs) || graceMs < MIN_GRACE_MS) {
     throw new AdjutantError('CONFIG_INVALID', `the schedule of ${name} has graceMs ${graceMs}: use at least ${MIN_GRACE_MS} (ticks are a minute apart, so a shorter grace could skip occurrences)`);
   }
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: schedule.timezone });
-  } catch {
+  if (!isTimeZone(schedule.timezone)) {
     throw new AdjutantError('CONFIG_INVALID', `the schedule of ${name} has time zone "${schedule.timezone}", which is not an IANA time zone: use one such as Europe/Berlin or UTC`);
   }
   // cron-parser reads four fields without complaint; what it means then is anyone's guess.
