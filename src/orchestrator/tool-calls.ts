@@ -90,7 +90,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
     return prisma.toolCall.findUnique({ where: { id } }).catch(() => null);
   }
 
-  async function outcomeOf(row: ToolRow): Promise<ToolOutcome> {
+  function outcomeOf(row: ToolRow): ToolOutcome {
     if (row.status === 'rejected') return { content: `A teammate rejected this call${row.result ? `: ${row.result}` : ''}. Do not call it again; carry on without it.`, isError: true };
     if (row.status === 'interrupted') return { content: `This call was interrupted and may or may not have taken effect (${row.result ?? 'no details'}). Do not call it again.`, isError: true };
     return { content: row.result ?? '(no output)', isError: row.isError };
@@ -127,7 +127,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
         const calls = decided.map((row) => ({ id: `prior_${row.id.replaceAll('-', '')}`, name: modelToolName(row.server, row.tool), input: row.arguments as Record<string, unknown> }));
         priorTurns.push({ role: 'assistant', content: '', toolCalls: calls });
         for (const [index, row] of decided.entries()) {
-          const outcome = await outcomeOf(row);
+          const outcome = outcomeOf(row);
           priorTurns.push({ role: 'tool', toolCallId: calls[index]?.id ?? '', name: calls[index]?.name ?? row.tool, content: outcome.content, ...(outcome.isError ? { isError: true } : {}) });
         }
       }
@@ -181,7 +181,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
       // that may have happened is reported, never repeated.
       const claimed = await prisma.toolCall.updateMany({ where: { id: callId, status: 'approved' }, data: { status: 'running' } });
       if (claimed.count === 1) {
-        const tool = tools.list().find((entry) => entry.server === row.server && entry.tool === row.tool);
+        const tool = tools.find(modelToolName(row.server, row.tool));
         const outcome = tool ? await tools.call(tool, row.arguments as Record<string, unknown>) : { content: `server ${row.server} is not connected`, isError: true };
         await prisma.toolCall.update({ where: { id: callId }, data: { status: outcome.isError ? 'failed' : 'succeeded', result: outcome.content, isError: outcome.isError, finishedAt: deps.now() } });
         await auditFor(served, `mcp:${row.server}`, outcome.isError ? 'tool.failed' : 'tool.succeeded', { callId, server: row.server, tool: row.tool, result: outcome.content.slice(0, 500) });

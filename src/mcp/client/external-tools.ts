@@ -120,17 +120,16 @@ function connection(server: McpServerConfig, deps: { logger: Logger; now: () => 
       const listed = await next.listTools(undefined, { signal: timeout, timeout: deps.connectTimeoutMs });
       if (closed) return void (await next.close());
       client = next;
-      tools = listed.tools.map((tool) => ({
-        name: modelToolName(server.name, tool.name),
-        server: server.name,
-        tool: tool.name,
-        policy: server.tools[tool.name] ?? 'write',
-        definition: {
-          name: modelToolName(server.name, tool.name),
-          description: `${tool.description ?? tool.title ?? tool.name} (from ${server.name})`.slice(0, 1024),
-          inputSchema: { ...tool.inputSchema, type: 'object' },
-        },
-      }));
+      tools = listed.tools.map((tool) => {
+        const name = modelToolName(server.name, tool.name);
+        return {
+          name,
+          server: server.name,
+          tool: tool.name,
+          policy: server.tools[tool.name] ?? 'write',
+          definition: { name, description: `${tool.description ?? tool.title ?? tool.name} (from ${server.name})`.slice(0, 1024), inputSchema: { ...tool.inputSchema, type: 'object' } },
+        };
+      });
       attempt = 0;
       become('connected', null);
       logger.info({ tools: tools.map((tool) => `${tool.tool}:${tool.policy}`) }, `MCP server ${server.name}: connected`);

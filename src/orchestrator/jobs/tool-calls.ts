@@ -4,7 +4,7 @@ import type { Logger } from '../../logger.ts';
 import type { SlackPoster } from '../../channels/slack/slack-poster.ts';
 import type { JobDefinition } from '../job-queue.ts';
 import { JOB_TOOL_DECIDED, JOB_TOOL_REQUEST_APPROVAL } from '../job-names.ts';
-import type { ToolGate } from '../tool-calls.ts';
+import type { ToolCallRecord, ToolGate } from '../tool-calls.ts';
 
 const data = z.object({ callId: z.uuid() });
 export type ToolCallData = z.infer<typeof data>;
@@ -31,7 +31,8 @@ export function toolRequestApprovalJob(deps: ToolJobDeps): JobDefinition<ToolCal
         deps.logger.warn({ callId, tool: call.tool, server: call.server }, 'a tool call waits for approval, but Slack (SLACK_BOT_TOKEN, SLACK_APPROVALS_CHANNEL) is not configured: nobody can approve it');
         return;
       }
-      const posted = await deps.slack.poster.postReply(deps.slack.approvalsChannel, null, toolCallMessage(call).text, toolCallMessage(call).blocks);
+      const card = toolCallMessage(call);
+      const posted = await deps.slack.poster.postReply(deps.slack.approvalsChannel, null, card.text, card.blocks);
       await deps.gate.setCard(callId, deps.slack.approvalsChannel, posted.ts);
     },
   };
@@ -42,18 +43,18 @@ export function toolRequestApprovalJob(deps: ToolJobDeps): JobDefinition<ToolCal
  * work that asked for it runs again (the gate enqueues it) to carry on with the result.
  */
 export function toolDecidedJob(deps: ToolJobDeps): JobDefinition<ToolCallData> {
-  const show = async (callId: string) => {
-    const call = await deps.gate.get(callId);
-    if (deps.slack && call?.slackChannel && call.slackTs) await deps.slack.poster.updateMessage(call.slackChannel, call.slackTs, toolCallMessage(call));
+  const show = async (call: ToolCallRecord) => {
+    if (deps.slack && call.slackChannel && call.slackTs) await deps.slack.poster.updateMessage(call.slackChannel, call.slackTs, toolCallMessage(call));
   };
   return {
     name: JOB_TOOL_DECIDED,
     schema: data,
     async run({ callId }) {
       const before = await deps.gate.get(callId);
-      if (before?.status === 'approved') await show(callId).catch((error: unknown) => deps.logger.warn({ err: error, callId }, 'could not show the tool call as running'));
+      // Approved and about to run: the card says so first ("running…").
+      if (before?.status === 'approved') await show(before).catch((error: unknown) => deps.logger.warn({ err: error, callId }, 'could not show the tool call as running'));
       const done = await deps.gate.runDecided(callId);
-      if (done) await show(callId);
+      if (done) await show(done);
     },
   };
 }
