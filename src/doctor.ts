@@ -175,7 +175,7 @@ export async function runDoctor(config: Config, options: { timeoutMs?: number } 
       const name = `MCP servers (${config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE})`;
       let servers;
       try {
-        servers = loadServersFile(config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE, { explicit: config.MCP_SERVERS_FILE !== undefined, env: process.env });
+        servers = loadServersFile(config.MCP_SERVERS_FILE, { env: process.env });
       } catch (error) {
         return { name, status: 'failed', detail: errorMessage(error), fix: 'correct the file (see the README: Giving the agents other tools)' };
       }

@@ -166,7 +166,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const queue: JobQueue = createJobQueue({ pool: database.pool, embedded: database.kind === 'pglite', logger, ...(options.jobPollMs ? { processEveryMs: options.jobPollMs } : {}) });
     // The team's other systems: external MCP servers (MCP_SERVERS_FILE), connected in the
     // background with reconnects. Their write tools wait for an approver: the check is Slack's.
-    const toolServers = loadServersFile(config.MCP_SERVERS_FILE ?? DEFAULT_SERVERS_FILE, { explicit: config.MCP_SERVERS_FILE !== undefined, env: process.env });
+    const toolServers = loadServersFile(config.MCP_SERVERS_FILE, { env: process.env });
     let externalTools: ExternalTools | null = null;
     let toolGate: ToolGate | null = null;
     let approvalService: ApprovalService | null = null;

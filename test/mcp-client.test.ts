@@ -27,9 +27,9 @@ function writeFile(name: string, content: unknown): string {
   return path;
 }
 
-function loadError(path: string, explicit = true): AdjutantError {
+function loadError(path: string): AdjutantError {
   try {
-    loadServersFile(path, { explicit, env: { HELPDESK_TOKEN: 'secret-token' }, cwd: dir });
+    loadServersFile(path, { env: { HELPDESK_TOKEN: 'secret-token' }, cwd: dir });
   } catch (error) {
     if (error instanceof AdjutantError) return error;
     throw error;
@@ -46,7 +46,7 @@ describe('MCP_SERVERS_FILE', () => {
         old: { command: 'node', disabled: true },
       },
     });
-    const servers = loadServersFile(path, { explicit: true, env: { HELPDESK_TOKEN: 'secret-token' }, cwd: dir });
+    const servers = loadServersFile(path, { env: { HELPDESK_TOKEN: 'secret-token' }, cwd: dir });
     expect(servers.map((server) => server.name)).toEqual(['helpdesk', 'crm']);
     const [helpdesk, crm] = servers;
     expect(helpdesk).toMatchObject({ transport: 'stdio', command: 'node', args: ['helpdesk.mjs'], env: { TOKEN: 'secret-token' }, tools: { lookup_order: 'read' }, timeoutMs: 15_000 });
@@ -55,7 +55,7 @@ describe('MCP_SERVERS_FILE', () => {
   });
 
   it('treats a missing default file as no servers, and a missing file someone named as an error naming it', () => {
-    expect(loadServersFile('mcp-servers.json', { explicit: false, env: {}, cwd: dir })).toEqual([]);
+    expect(loadServersFile(undefined, { env: {}, cwd: dir })).toEqual([]);
     const error = loadError('nowhere.json');
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain(join(dir, 'nowhere.json'));

@@ -77,17 +77,17 @@ const serversFile = z.strictObject({
 });
 
 /**
- * The servers in `path`. A missing file means none when the path is the default one (nothing
- * configured); a path someone set explicitly must exist. Every mistake names the file and the
- * field.
+ * The servers in the file MCP_SERVERS_FILE names (`configured`), else in DEFAULT_SERVERS_FILE. A
+ * missing default file means none (nothing configured); a file someone named must exist. Every
+ * mistake names the file and the field.
  */
-export function loadServersFile(path: string, options: { explicit: boolean; env: NodeJS.ProcessEnv; cwd?: string }): McpServerConfig[] {
-  const file = resolve(options.cwd ?? process.cwd(), path);
+export function loadServersFile(configured: string | undefined, options: { env: NodeJS.ProcessEnv; cwd?: string }): McpServerConfig[] {
+  const file = resolve(options.cwd ?? process.cwd(), configured ?? DEFAULT_SERVERS_FILE);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !options.explicit) return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && configured === undefined) return [];
     throw new AdjutantError('CONFIG_INVALID', `MCP_SERVERS_FILE ${file} cannot be read: ${errorMessage(error)} (fix the path, or unset MCP_SERVERS_FILE to use no external tools)`);
   }
   let json: unknown;
