@@ -48,6 +48,10 @@ import { wholeNumber } from './support/env.ts';
  *                                        always PostgreSQL)
  *   --asks / BENCH_ASKS                  asks measured at scale (50)
  *   --ask-embedder / BENCH_ASK_EMBEDDER  builtin (default, hybrid search as shipped) or none
+ * Adjutant answers Slack from its front thread (src/channels/slack/ack-thread.mjs), which the
+ * diagnostics channels of the main thread do not see: its insideServerMs rows have no served
+ * times, only the process's CPU time and event-loop figures.
+ *
  *   --trace / BENCH_TRACE                1: split each ack's time inside the server into database,
  *                                        Slack calls and the rest (async context tracking slows
  *                                        both apps a little; off by default)

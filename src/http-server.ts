@@ -6,12 +6,14 @@ import { MCP_DISABLED_MESSAGE } from './mcp/disabled.ts';
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * One HTTP server on PORT for /healthz, /slack/events (HTTP mode) and /mcp.
+ * The service's HTTP server, for /healthz and /mcp: on PORT, or, in Slack's HTTP mode, on a
+ * loopback port behind the Slack front thread, which owns PORT and answers /slack/events itself.
  * Owning the server (rather than Bolt's) keeps /healthz up when Slack is not configured.
  */
-export function createHttpServer(deps: { health: HealthRegistry; slackEvents: RequestListener | null; mcp?: RequestListener | null; logger: Logger }): {
+export function createHttpServer(deps: { health: HealthRegistry; mcp?: RequestListener | null; logger: Logger }): {
   server: Server;
-  listen(port: number, host?: string): Promise<number>;
+  /** `behind`: the loopback server the Slack front thread passes requests to (logged as such). */
+  listen(port: number, host?: string, behind?: 'slack-front'): Promise<number>;
   close(): Promise<void>;
 } {
   const server = createServer((req, res) => {
@@ -24,7 +26,7 @@ export function createHttpServer(deps: { health: HealthRegistry; slackEvents: Re
       return;
     }
     if (path === '/slack/events') {
-      if (deps.slackEvents) return deps.slackEvents(req, res);
+      // In HTTP mode the front thread answers this path and never passes it on.
       return send(res, 404, { error: 'Slack HTTP mode is not enabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (and leave SLACK_APP_TOKEN unset)' });
     }
     if (path === '/mcp') {
@@ -38,14 +40,15 @@ export function createHttpServer(deps: { health: HealthRegistry; slackEvents: Re
   server.keepAliveTimeout = 5000;
   return {
     server,
-    listen(port, host) {
+    listen(port, host, behind) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           const address = server.address();
           const bound = typeof address === 'object' && address ? address.port : port;
-          deps.logger.info({ port: bound }, 'HTTP server listening');
+          if (behind) deps.logger.debug({ port: bound }, 'HTTP server listening on loopback behind the Slack front thread');
+          else deps.logger.info({ port: bound }, 'HTTP server listening');
           resolve(bound);
         });
       });

@@ -342,9 +342,18 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const mcpEndpoint = mcp;
     health.register('mcp', () => (mcpEndpoint ? { status: 'ok', detail: `/mcp, ${mcpEndpoint.sessionCount()} open session(s)` } : { status: 'disabled', reason: parts.mcp.reason ?? '' }));
 
-    const http = createHttpServer({ health, slackEvents: slack?.httpListener ?? null, mcp: mcpEndpoint?.listener ?? null, logger });
-    const port = await http.listen(config.PORT, options.host);
+    const http = createHttpServer({ health, mcp: mcpEndpoint?.listener ?? null, logger });
     cleanup.push(() => http.close());
+    let port: number;
+    if (slack?.serveHttp) {
+      // Slack's HTTP mode: its front thread owns PORT (answers to Slack never wait on this
+      // thread's work) and passes /healthz and /mcp to this server on loopback.
+      const upstreamPort = await http.listen(0, '127.0.0.1', 'slack-front');
+      const app = slack;
+      cleanup.push(() => app.stop());
+      port = await slack.serveHttp({ port: config.PORT, upstreamPort, ...(options.host ? { host: options.host } : {}) });
+      logger.info({ port }, 'HTTP server listening (Slack requests answered on their own thread)');
+    } else port = await http.listen(config.PORT, options.host);
     // Runs before http.close (cleanup runs in reverse): sessions end, then the server closes.
     if (mcpEndpoint) cleanup.push(() => mcpEndpoint.close());
 

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEventDedupe, type EventDedupeQueryable } from '../src/channels/slack/event-dedupe.ts';
@@ -13,8 +11,8 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './supp
 const SECRET = 'event-dedupe-signing-secret';
 const TOKEN = 'xoxb-event-dedupe-test';
 
-/** A Slack app in HTTP mode (Bolt's real receiver, signature check included) with the dedupe installed, served on loopback. */
-async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, lines: string[]): Promise<{ app: SlackApp; server: Server; url: string }> {
+/** A Slack app in HTTP mode (its front thread, signature check included) with the dedupe installed, served on loopback. */
+async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, lines: string[]): Promise<{ app: SlackApp; url: string }> {
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       lines.push(chunk.toString());
@@ -24,11 +22,10 @@ async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, lines
   const logger = createLogger({ level: 'info', destination });
   const app = createSlackApp({ botToken: TOKEN, signingSecret: SECRET, apiUrl: slack.apiUrl, logger });
   registerEventDedupe(app.app, { pool, logger });
-  const listener = app.httpListener;
-  if (!listener) throw new Error('expected HTTP mode');
-  const server = createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { app, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events` };
+  if (!app.serveHttp) throw new Error('expected HTTP mode');
+  // Nothing but /slack/events is asked here: other paths would go to a port nothing listens on.
+  const port = await app.serveHttp({ port: 0, host: '127.0.0.1', upstreamPort: 9 });
+  return { app, url: `http://127.0.0.1:${port}/slack/events` };
 }
 
 const message = (ts: string, text: string) => ({ type: 'message', channel: 'C0GENERAL', channel_type: 'channel', user: 'U0ANA', ts, event_ts: ts, text });
@@ -45,7 +42,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
   let testDatabase: TestDatabase;
   let database: Database;
   let slack: SlackFake;
-  let server: Server;
+  let app: SlackApp;
   let url: string;
   const lines: string[] = [];
   const seen: string[] = [];
@@ -57,7 +54,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     await applyMigrations(database.pool);
     slack = await startSlackFake({ botToken: TOKEN, botUserId: 'U000BOT' });
     const served = await serveSlackApp(slack, database.pool, lines);
-    ({ server, url } = served);
+    ({ app, url } = served);
     served.app.app.event('message', async ({ event }) => {
       const text = (event as { text?: string }).text ?? '';
       if (failNext) {
@@ -72,7 +69,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     });
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    await app?.stop();
     await slack?.close();
     await database?.close();
     await testDatabase?.drop();
@@ -123,6 +120,8 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     const click = buttonClick({ userId: 'U0ANA', channel: 'C0APPROVALS', messageTs: '1767226000.000100', actionId: 'dedupe_test_button', value: 'one' });
     expect((await sendSignedInteraction(url, SECRET, click)).status).toBe(200);
     expect((await sendSignedInteraction(url, SECRET, click)).status).toBe(200);
+    // A click is answered by the front thread before its listener runs.
+    await until(async () => seen.length >= 2);
     expect(seen).toEqual(['click one', 'click one']);
   });
 
@@ -140,7 +139,7 @@ describe('Slack event dedupe without its database', () => {
     const slack = await startSlackFake({ botToken: TOKEN });
     const lines: string[] = [];
     const broken: EventDedupeQueryable = { query: () => Promise.reject(new Error('connection refused')) };
-    const { app, server, url } = await serveSlackApp(slack, broken, lines);
+    const { app, url } = await serveSlackApp(slack, broken, lines);
     const seen: string[] = [];
     app.app.event('message', async ({ event }) => {
       seen.push((event as { text?: string }).text ?? '');
@@ -153,7 +152,7 @@ describe('Slack event dedupe without its database', () => {
       const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40 && line.msg.includes('event id'));
       expect(warnings).toHaveLength(2);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await app.stop();
       await slack.close();
     }
   });

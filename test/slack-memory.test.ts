@@ -1,7 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSlackApp } from '../src/channels/slack/slack-app.ts';
+import { createSlackApp, type SlackApp } from '../src/channels/slack/slack-app.ts';
 import { createDatabase, type Database } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
@@ -19,7 +17,7 @@ describe('Slack conversations in memory', () => {
   let database: Database;
   let memory: Memory;
   let slack: SlackFake;
-  let server: Server;
+  let served: SlackApp;
   let url: string;
 
   beforeAll(async () => {
@@ -32,14 +30,13 @@ describe('Slack conversations in memory', () => {
     const app = createSlackApp({ botToken: TOKEN, signingSecret: SECRET, apiUrl: slack.apiUrl, logger });
     // Only #general is configured; threads the bot is in are remembered wherever they are.
     app.rememberConversations(slackMemoryPort({ memory, prisma: database.prisma }), ['C0GENERAL', 'G0FINANCE']);
-    const listener = app.httpListener;
-    if (!listener) throw new Error('expected HTTP mode');
-    server = createServer(listener);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+    if (!app.serveHttp) throw new Error('expected HTTP mode');
+    served = app;
+    // Only /slack/events is asked: other paths would go to a port nothing listens on.
+    url = `http://127.0.0.1:${await app.serveHttp({ port: 0, host: '127.0.0.1', upstreamPort: 9 })}/slack/events`;
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    await served?.stop();
     await slack?.close();
     await database?.close();
     await testDatabase?.drop();

@@ -1,13 +1,13 @@
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Logger } from '../../logger.ts';
 import { registerChannelMemory, type MemoryChannels, type SlackMemoryPort } from './channel-memory.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
+import { createThreadedReceiver, type ThreadedReceiver } from './threaded-receiver.ts';
 
 export interface SlackAppOptions {
   botToken: string;
   signingSecret?: string;
-  /** Set: Socket Mode. Unset: HTTP at /slack/events (served by our own HTTP server). */
+  /** Set: Socket Mode. Unset: HTTP at /slack/events, answered by the front thread (serveHttp). */
   appToken?: string;
   apiUrl?: string;
   logger: Logger;
@@ -15,8 +15,12 @@ export interface SlackAppOptions {
 
 export interface SlackApp {
   readonly app: App;
-  /** HTTP mode only: the request listener for /slack/events. */
-  readonly httpListener: ((req: IncomingMessage, res: ServerResponse) => void) | null;
+  /**
+   * HTTP mode only: serve the public port from the Slack front thread, which answers Slack at
+   * /slack/events and passes every other path to the service's own server at `upstreamPort`.
+   * Resolves with the bound port.
+   */
+  readonly serveHttp: ((options: { port: number; host?: string; upstreamPort: number }) => Promise<number>) | null;
   readonly mode: 'socket' | 'http';
   readonly poster: SlackPoster;
   /** Remember channel messages and the bot's threads (SLACK_MEMORY_CHANNELS). */
@@ -32,18 +36,13 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     // Jobs retry with their own backoff; the Web API client's default (10 retries over 30 min) would hide failures.
     retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2000 },
   };
-  let receiver: HTTPReceiver | null = null;
+  let receiver: ThreadedReceiver | null = null;
   let app: App;
   if (options.appToken) {
     app = new App({ token: options.botToken, appToken: options.appToken, socketMode: true, logger, clientOptions });
   } else {
-    receiver = new HTTPReceiver({
-      signingSecret: options.signingSecret ?? '',
-      endpoints: '/slack/events',
-      // Handlers finish before the response: Slack sees errors, and a retry finds the decision made.
-      processBeforeResponse: true,
-      logger,
-    });
+    // Slack's answers come from their own thread, so they never wait on the work of this one.
+    receiver = createThreadedReceiver({ signingSecret: options.signingSecret ?? '', logger: options.logger.child({ component: 'slack' }) });
     app = new App({ token: options.botToken, receiver, logger, clientOptions });
   }
 
@@ -60,14 +59,15 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       if (channels === 'none') return;
       registerChannelMemory(app, { channels, memory, poster });
     },
-    httpListener: receiver ? receiver.requestListener : null,
+    serveHttp: receiver ? (settings) => (receiver as ThreadedReceiver).listen(settings) : null,
     mode: options.appToken ? 'socket' : 'http',
     async start() {
-      // HTTP mode is served by our own server; only Socket Mode has a connection to open.
+      // HTTP mode is served from serveHttp; only Socket Mode has a connection to open.
       if (options.appToken) await app.start();
     },
     async stop() {
       if (options.appToken) await app.stop();
+      else await receiver?.stop();
     },
   };
 }
