@@ -2,16 +2,17 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ACTION_APPROVE, ACTION_REJECT, VIEW_REJECT } from '../src/channels/slack/blocks.ts';
 import { startAnthropicFake, type AnthropicFake } from '../test/fakes/anthropic-fake.ts';
-import { buttonClick, modalSubmission, sendSignedInteraction, startSlackFake, type SlackFake } from '../test/fakes/slack-fake.ts';
+import { buttonClick, modalSubmission, startSlackFake, type SlackFake } from '../test/fakes/slack-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from '../test/support/databases.ts';
 import { startSmtpCapture } from '../test/support/smtp-capture.ts';
 import { measureAskAtScale } from './slack-ack/ask-at-scale.ts';
 import { seedMemory } from './slack-ack/memory-seed.ts';
 import type { DraftState } from './slack-ack/protocol.ts';
-import { sendSignedCommand, slashCommand, startResponseCatcher, type ResponseCatcher } from './slack-ack/requests.ts';
+import { runLoadOnThread, type LoadRequest } from './slack-ack/load-thread.ts';
+import { slashCommand, startResponseCatcher, type ResponseCatcher } from './slack-ack/requests.ts';
 import { startServer, type Reply, type ServerProcess } from './slack-ack/server-process.ts';
 import type { Benchmark } from './support/benchmark.ts';
-import { round, runClosedLoop, summarize, type LatencySummary } from './support/latency.ts';
+import { round, summarize, type LatencySummary } from './support/latency.ts';
 import { wholeNumber } from './support/env.ts';
 
 /**
@@ -194,34 +195,43 @@ async function measureAcks(options: { slack: SlackFake; databaseKind: DatabaseKi
       { name: 'adjutant', url: `http://127.0.0.1:${adjutant.ready.port}/slack/events`, server: adjutant },
     ];
 
-    /** The request for one index of a run: drafts are taken two clicks to a draft. */
-    const sender = (kind: Kind, target: Target, drafts: string[], level: Level, phase: string) => async (index: number) => {
-      let response: { status: number; body: string };
+    /** The request for one index of a run (drafts are taken two clicks to a draft), and the command's id for command → answer. */
+    const requestFor = (kind: Kind, target: Target, drafts: string[], level: Level, phase: string, index: number): { request: LoadRequest; commandId: string | null } => {
+      const interaction = (payload: Record<string, unknown>) => ({ contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString() });
       const draftId = drafts[Math.floor(index / 2)] ?? '';
       switch (kind) {
         case 'approve':
         case 'reject': {
           const id = kind === 'reject' ? (modalPool[index % modalPool.length] ?? '') : draftId;
-          const click = buttonClick({ userId: APPROVER, channel: APPROVALS, messageTs: draftTs.get(id) ?? '1700000000.000002', actionId: kind === 'approve' ? ACTION_APPROVE : ACTION_REJECT, value: id });
-          response = await sendSignedInteraction(target.url, SIGNING_SECRET, click);
-          break;
+          return { request: interaction(buttonClick({ userId: APPROVER, channel: APPROVALS, messageTs: draftTs.get(id) ?? '1700000000.000002', actionId: kind === 'approve' ? ACTION_APPROVE : ACTION_REJECT, value: id })), commandId: null };
         }
         case 'reject-submit': {
           const context = { channel: APPROVALS, messageTs: draftTs.get(draftId) ?? null, draftId };
-          response = await sendSignedInteraction(target.url, SIGNING_SECRET, modalSubmission({ userId: APPROVER, callbackId: VIEW_REJECT, privateMetadata: JSON.stringify(context), text: REJECT_REASON }));
-          break;
+          return { request: interaction(modalSubmission({ userId: APPROVER, callbackId: VIEW_REJECT, privateMetadata: JSON.stringify(context), text: REJECT_REASON })), commandId: null };
         }
         case 'help':
         case 'ask': {
           const id = `${target.name}-${kind}-${level.load}-${level.concurrency}-${phase}-${index}`;
           const text = kind === 'help' ? 'help' : `ask ${questions[index % questions.length] ?? 'what do we know about invoices?'}`;
-          if (target.name === 'adjutant') commands.set(id, { at: performance.now(), kind, level, measured: phase === 'measured' });
-          response = await sendSignedCommand(target.url, SIGNING_SECRET, slashCommand({ text, userId: APPROVER, channel: ASK_CHANNEL, responseUrl: catcher?.urlFor(id) ?? '' }));
-          break;
+          const fields = slashCommand({ text, userId: APPROVER, channel: ASK_CHANNEL, responseUrl: catcher?.urlFor(id) ?? '' });
+          return { request: { contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(fields).toString() }, commandId: target.name === 'adjutant' ? id : null };
         }
       }
-      if (response.status !== 200) throw new Error(`${target.name} answered ${response.status} to a signed ${kind} request: ${response.body.slice(0, 200)}`);
-      if (target.name === 'adjutant') sentToAdjutant[kind] += 1;
+    };
+    /** One run of a kind at a level against a target, from the load thread; every answer must be a 200. */
+    const runLoad = async (kind: Kind, target: Target, drafts: string[], level: Level, phase: 'warmup' | 'measured') => {
+      const count = phase === 'warmup' ? level.warmup : level.requests;
+      const built = Array.from({ length: count }, (_, index) => requestFor(kind, target, drafts, level, phase, index));
+      const result = await runLoadOnThread({ url: target.url, signingSecret: SIGNING_SECRET, requests: built.map((entry) => entry.request), concurrency: level.concurrency, pauseMs: level.pauseMs });
+      built.forEach((entry, index) => {
+        const status = result.statuses[index] ?? 0;
+        if (status === 0) return;
+        if (status !== 200) throw new Error(`${target.name} answered ${status} to a signed ${kind} request: ${result.bodies[index] ?? ''}`);
+        if (target.name === 'adjutant') sentToAdjutant[kind] += 1;
+        // The load thread's clock as this thread's performance.now(), which the response catcher uses.
+        if (entry.commandId) commands.set(entry.commandId, { at: (result.sentAtEpochMs[index] ?? 0) - performance.timeOrigin, kind, level, measured: phase === 'measured' });
+      });
+      return result;
     };
 
     /** Adjutant's work after the acks (sends, answers, ephemeral notes) done before the next run, so each run starts from the same quiet state. */
@@ -252,11 +262,11 @@ async function measureAcks(options: { slack: SlackFake; databaseKind: DatabaseKi
         // Same level, back to back: both see the same machine load, which is what makes the ratio fair.
         for (const target of targets) {
           if (target.name === 'adjutant') clicked(warmupDrafts);
-          await runLoad({ concurrency, requests: level.warmup, pauseMs, send: sender(kind, target, warmupDrafts, level, 'warmup') });
+          await runLoad(kind, target, warmupDrafts, level, 'warmup');
           if (target.name === 'adjutant') await settle(kind);
           if (target.name === 'adjutant') clicked(measuredDrafts);
           await target.server.request({ type: 'timings' }, 'timings', 10_000);
-          const measured = await runLoad({ concurrency, requests: level.requests, pauseMs, send: sender(kind, target, measuredDrafts, level, 'measured') });
+          const measured = await runLoad(kind, target, measuredDrafts, level, 'measured');
           const inside = await target.server.request({ type: 'timings' }, 'timings', 10_000);
           if (target.name === 'adjutant') await settle(kind);
           const summary = summarize(measured.latenciesMs);
@@ -404,18 +414,6 @@ function serverSideRow(kind: Kind, level: Level, app: TargetName, client: Latenc
   };
 }
 
-async function runLoad(options: { concurrency: number; requests: number; pauseMs: number; send(index: number): Promise<void> }): Promise<{ latenciesMs: number[]; wallMs: number }> {
-  if (options.pauseMs === 0) return runClosedLoop(options);
-  const latenciesMs: number[] = [];
-  const started = performance.now();
-  for (let index = 0; index < options.requests; index++) {
-    const sent = performance.now();
-    await options.send(index);
-    latenciesMs.push(performance.now() - sent);
-    await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
-  }
-  return { latenciesMs, wallMs: performance.now() - started };
-}
 
 function databaseKindFromEnvironment(): DatabaseKind {
   const value = process.env.BENCH_DATABASE ?? 'pglite';
