@@ -80,6 +80,11 @@ export interface JobQueue {
  * within seconds instead of agenda's default ten minutes.
  */
 export const JOB_LOCK_LIFETIME_MS = 6_000;
+/**
+ * On PGlite, the jobs held locked, running or about to run (see lockLimit below). A poll every
+ * 250 ms locks at most this many: up to 200 jobs a second.
+ */
+const EMBEDDED_LOCK_AHEAD = 50;
 const DEFAULT_MAX_RETRIES = 10;
 
 export function createJobQueue(deps: {
@@ -116,6 +121,14 @@ export function createJobQueue(deps: {
     // Embedded: one job at a time, so jobs never starve request-path queries on the single connection.
     maxConcurrency: embedded ? 1 : 10,
     defaultConcurrency: embedded ? 1 : 5,
+    // Embedded: how many jobs this process holds locked, running or about to run. Unbounded
+    // (agenda's default), a backlog (a burst of approvals) was locked whole at every poll; what
+    // waited behind the one running job past its lock's lifetime was dropped unrun and locked
+    // again at a later poll, one query each, so PGlite's one connection spent its time relocking
+    // and sent about one reply a second. On PostgreSQL the bound is left off: there NOTIFY locks
+    // each new job at once, and a bound made new jobs wait for the next poll (no-op job
+    // throughput 0.018 → 0.011 of SELECT 1, two-step chains 0.018 → 0.005, `npm run bench -- jobs`).
+    ...(embedded ? { lockLimit: EMBEDDED_LOCK_AHEAD } : {}),
   });
   agenda.on('error', (error: unknown) => logger.error({ err: error }, 'job queue error'));
   let running = false;
