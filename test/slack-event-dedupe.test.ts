@@ -7,6 +7,7 @@ import { applyMigrations } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
 import { buttonClick, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
+import { waitUntil } from './support/wait.ts';
 
 const SECRET = 'event-dedupe-signing-secret';
 const TOKEN = 'xoxb-event-dedupe-test';
@@ -29,14 +30,6 @@ async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, lines
 }
 
 const message = (ts: string, text: string) => ({ type: 'message', channel: 'C0GENERAL', channel_type: 'channel', user: 'U0ANA', ts, event_ts: ts, text });
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated by event_id on %s', { timeout: 120_000 }, (kind) => {
   let testDatabase: TestDatabase;
@@ -89,7 +82,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     expect((await sendSignedEvent(url, SECRET, message('1767225700.000100', 'Kiln two is broken until Monday.'), { eventId: 'Ev0002' })).status).toBe(200);
 
     expect(seen).toEqual(['Kiln two is broken until Monday.', 'Kiln two is broken until Monday.']);
-    await until(async () => !(await storedIds()).includes('EvOLD'));
+    await waitUntil('the old event id to be pruned', async () => !(await storedIds()).includes('EvOLD'), 5_000);
     expect(await storedIds()).toEqual(['Ev0001', 'Ev0002']);
     const duplicates = lines.map((line) => JSON.parse(line) as { level: number; msg: string; eventId?: string; retryNum?: number }).filter((line) => line.msg.includes('already handled'));
     expect(duplicates).toMatchObject([
@@ -121,7 +114,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     expect((await sendSignedInteraction(url, SECRET, click)).status).toBe(200);
     expect((await sendSignedInteraction(url, SECRET, click)).status).toBe(200);
     // A click is answered by the front thread before its listener runs.
-    await until(async () => seen.length >= 2);
+    await waitUntil('both clicks’ listeners', () => seen.length >= 2, 5_000);
     expect(seen).toEqual(['click one', 'click one']);
   });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { createSlackApp, type SlackApp } from '../src/channels/slack/slack-app.ts';
 import { createLogger } from '../src/logger.ts';
+import { waitUntil } from './support/wait.ts';
 import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 
 /**
@@ -15,14 +16,6 @@ import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, s
  */
 const TOKEN = 'xoxb-front-thread';
 const SECRET = 'front-thread-signing-secret';
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * POST a signed click from another process and report how long its answer took, as Slack would
@@ -106,7 +99,7 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
     const { status, ms } = await answer;
     expect(status).toBe(200);
     expect(ms).toBeLessThan(3000);
-    await until(() => clicks.length > 0);
+    await waitUntil('the click’s listener', () => clicks.length > 0, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(clicks).toEqual(['busy']);
   });

@@ -17,7 +17,7 @@ const BODY_LIMIT = 4 * 1024 * 1024;
 const UNHANDLED_AFTER_MS = 3001;
 /** A thread that died is started again after this long (it only dies on a bug). */
 const RESTART_AFTER_MS = 1000;
-export const SLACK_EVENTS_PATH = '/slack/events';
+const SLACK_EVENTS_PATH = '/slack/events';
 
 const fromThread = z.discriminatedUnion('type', [
   z.object({ type: z.literal('listening'), port: z.number().int() }),
