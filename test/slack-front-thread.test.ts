@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
+import { VIEW_REJECT } from '../src/channels/slack/blocks.ts';
 import { createSlackApp, type SlackApp } from '../src/channels/slack/slack-app.ts';
 import { createLogger } from '../src/logger.ts';
 import { waitUntil } from './support/wait.ts';
@@ -10,8 +11,8 @@ import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, s
 
 /**
  * The Slack front thread (HTTP mode): it owns the public port, checks signatures and answers
- * clicks and commands itself, so Slack's 3-second limit holds even while the service's main
- * thread is busy; forms and events still get their listener's answer; every other path reaches
+ * clicks, commands and the Reject form itself, so Slack's 3-second limit holds even while the
+ * service's main thread is busy; other forms and events still get their listener's answer; every other path reaches
  * the service's own server.
  */
 const TOKEN = 'xoxb-front-thread';
@@ -47,6 +48,7 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
   let base: string;
   const lines: string[] = [];
   const clicks: string[] = [];
+  const rejections: string[] = [];
   const events: string[] = [];
 
   beforeAll(async () => {
@@ -66,6 +68,10 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
       const text = view.state.values.reply?.text?.value ?? '';
       if (text.trim() === '') return void (await ack({ response_action: 'errors', errors: { reply: 'Write something.' } }));
       await ack();
+    });
+    app.app.view(VIEW_REJECT, async ({ ack, view }) => {
+      await ack();
+      rejections.push(view.state.values.reason?.text?.value ?? '');
     });
     app.app.event('message', async ({ event }) => {
       // An event's answer waits for its listener (its dedupe row is written before Slack hears back).
@@ -102,6 +108,21 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
     await waitUntil('the click’s listener', () => clicks.length > 0, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(clicks).toEqual(['busy']);
+  });
+
+  it('answers the Reject form within Slack’s 3 s while the main thread is busy, and its listener then runs once', async () => {
+    const form = modalSubmission({ userId: 'U0ANA', callbackId: VIEW_REJECT, privateMetadata: '{}', text: 'Wrong price list', blockId: 'reason', actionId: 'text' });
+    const answer = clickFromAnotherProcess(`${base}/slack/events`, form);
+    const busyUntil = Date.now() + 4000;
+    while (Date.now() < busyUntil) {
+      // spin
+    }
+    const { status, ms } = await answer;
+    expect(status).toBe(200);
+    expect(ms).toBeLessThan(3000);
+    await waitUntil('the Reject form’s listener', () => rejections.length > 0, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(rejections).toEqual(['Wrong price list']);
   });
 
   it('answers a form with its listener’s answer: errors to show, or an empty 200', async () => {

@@ -9,15 +9,17 @@
  *   every listener of ours for those acknowledges with no content before its work (the main
  *   thread warns if one ever tries to answer with content). The click's effect follows on the
  *   main thread exactly as before, where each decision is a conditional change.
- * - Anything else (events, form submissions, whose answer can carry form errors) waits for the
- *   main thread's answer, as Bolt's own receiver does with processBeforeResponse: an event's
+ * - So is a form submission whose callback id is in viewsAnsweredAtOnce (forms whose listeners
+ *   never show field errors, such as Reject's optional reason).
+ * - Anything else (events, other form submissions, whose answer can carry form errors) waits for
+ *   the main thread's answer, as Bolt's own receiver does with processBeforeResponse: an event's
  *   deduplication row is written before Slack hears back, so a retry finds it.
  * - Every other path (/healthz, /mcp) is passed to the main thread's server on loopback.
  *
  * Plain JavaScript with only Node's own modules, so it runs the same under tsx, vitest and a
  * build, and the thread stays small (no Bolt, no TypeScript loader).
  *
- * workerData: { port, host, signingSecret, upstreamPort, bodyLimit, events }
+ * workerData: { port, host, signingSecret, upstreamPort, bodyLimit, events, viewsAnsweredAtOnce }
  * Messages out: listening | listen-failed | request | refused
  * Messages in:  response | close
  */
@@ -27,6 +29,7 @@ import { parse as parseForm } from 'node:querystring';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { port, host, signingSecret, upstreamPort, bodyLimit, events } = workerData;
+const viewsAnsweredAtOnce = new Set(workerData.viewsAnsweredAtOnce || []);
 /** Slack's rule: a request whose timestamp is more than five minutes off is refused (replays). */
 const MAX_SKEW_SECONDS = 5 * 60;
 
@@ -112,7 +115,10 @@ function slackRequest(req, res) {
       retryReason: typeof req.headers['x-slack-retry-reason'] === 'string' ? req.headers['x-slack-retry-reason'] : null,
     };
     const id = nextId++;
-    const answeredHere = body.type === 'block_actions' || typeof body.command === 'string';
+    const answeredHere =
+      body.type === 'block_actions' ||
+      typeof body.command === 'string' ||
+      (body.type === 'view_submission' && viewsAnsweredAtOnce.has(body.view && body.view.callback_id));
     if (answeredHere) respond(res, 200, '', null);
     else if (closing) return respond(res, 503, '', null);
     else waiting.set(id, res);

@@ -148,6 +148,7 @@ export function registerApprovals(app: App, deps: { approvals: ApprovalsPort; po
       });
     });
 
+    // In VIEWS_ANSWERED_AT_ONCE: the reason is optional, so this form never answers with errors.
     app.view<ViewSubmitAction>(VIEW_REJECT, async (args) => {
       const { context, text } = submitted(args);
       await args.ack();

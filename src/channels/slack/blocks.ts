@@ -22,6 +22,12 @@ export const VIEW_EDIT = 'draft_edit_modal';
 export const VIEW_REJECT = 'draft_reject_modal';
 export const VIEW_REDRAFT = 'draft_redraft_modal';
 export const VIEW_WRITE_REPLY = 'email_write_reply_modal';
+/**
+ * Forms whose listeners acknowledge with no content, whatever was typed (no field errors to show):
+ * in HTTP mode the front thread answers them at once, as it does clicks (ack-thread.mjs). The
+ * others can answer with field errors, so their answer waits for the listener.
+ */
+export const VIEWS_ANSWERED_AT_ONCE: readonly string[] = [VIEW_REJECT];
 export const INPUT_BLOCK = 'text_block';
 export const INPUT_ACTION = 'text';
 /** Slack's limit for a plain-text input; a longer draft is not editable in Slack. */

@@ -1,5 +1,6 @@
 import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Logger } from '../../logger.ts';
+import { VIEWS_ANSWERED_AT_ONCE } from './blocks.ts';
 import { registerChannelMemory, type MemoryChannels, type SlackMemoryPort } from './channel-memory.ts';
 import { createSlackPoster, type SlackPoster } from './slack-poster.ts';
 import { createThreadedReceiver, type ThreadedReceiver } from './threaded-receiver.ts';
@@ -42,7 +43,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     app = new App({ token: options.botToken, appToken: options.appToken, socketMode: true, logger, clientOptions });
   } else {
     // Slack's answers come from their own thread, so they never wait on the work of this one.
-    receiver = createThreadedReceiver({ signingSecret: options.signingSecret ?? '', logger: options.logger.child({ component: 'slack' }) });
+    receiver = createThreadedReceiver({ signingSecret: options.signingSecret ?? '', viewsAnsweredAtOnce: VIEWS_ANSWERED_AT_ONCE, logger: options.logger.child({ component: 'slack' }) });
     app = new App({ token: options.botToken, receiver, logger, clientOptions });
   }
 

@@ -1,6 +1,7 @@
 /**
  * Bolt's receiver for HTTP mode, fed by the Slack front thread (ack-thread.mjs), which owns the
- * public port, verifies signatures and answers clicks and commands itself, so Slack's 3-second
+ * public port, verifies signatures and answers clicks, commands and the forms named in
+ * `viewsAnsweredAtOnce` itself, so Slack's 3-second
  * answer never waits on this thread's work. Here each verified request goes through Bolt's
  * listeners as if its own HTTPReceiver had read it (processBeforeResponse: the answer to an
  * event or a form is the listener's ack, sent when the listener has finished).
@@ -38,7 +39,12 @@ export interface ThreadedReceiver extends Receiver {
   listen(options: { port: number; host?: string; upstreamPort: number }): Promise<number>;
 }
 
-export function createThreadedReceiver(options: { signingSecret: string; logger: Logger }): ThreadedReceiver {
+export function createThreadedReceiver(options: {
+  signingSecret: string;
+  /** Callback ids of forms whose listeners always acknowledge with no content: answered by the front thread at once. */
+  viewsAnsweredAtOnce?: readonly string[];
+  logger: Logger;
+}): ThreadedReceiver {
   const { logger } = options;
   let app: App | null = null;
   let worker: Worker | null = null;
@@ -52,7 +58,7 @@ export function createThreadedReceiver(options: { signingSecret: string; logger:
   };
 
   function handle(thread: Worker, request: Extract<z.infer<typeof fromThread>, { type: 'request' }>): void {
-    // answered: the HTTP answer has gone (by the front thread for clicks and commands).
+    // answered: the HTTP answer has gone (by the front thread for clicks, commands and some forms).
     let answered = request.acked;
     let acknowledged: { response: unknown } | null = null;
     const reply = (status: number, body = '', contentType: string | null = null) => {
@@ -74,8 +80,8 @@ export function createThreadedReceiver(options: { signingSecret: string; logger:
       ...(request.retryReason !== null ? { retryReason: request.retryReason } : {}),
       customProperties: {},
       ack: async (response?: unknown) => {
-        // A click or command was answered by the front thread with an empty 200: content would be lost.
-        if (request.acked && response !== undefined && response !== '') logger.warn({ type: request.body.type }, 'a listener answered a click or command with content, but those are acknowledged empty before listeners run');
+        // The front thread has answered with an empty 200: content (a form's errors) would be lost.
+        if (request.acked && response !== undefined && response !== '') logger.warn({ type: request.body.type }, 'a listener answered with content a request the front thread had already acknowledged empty (a click, a command, or a form in VIEWS_ANSWERED_AT_ONCE)');
         acknowledged ??= { response };
       },
     };
@@ -97,7 +103,7 @@ export function createThreadedReceiver(options: { signingSecret: string; logger:
   function startThread(settings: { port: number; host?: string; upstreamPort: number }): Promise<number> {
     return new Promise((resolve, reject) => {
       const thread = new Worker(THREAD_SOURCE, {
-        workerData: { port: settings.port, host: settings.host ?? null, upstreamPort: settings.upstreamPort, signingSecret: options.signingSecret, bodyLimit: BODY_LIMIT, events: SLACK_EVENTS_PATH },
+        workerData: { port: settings.port, host: settings.host ?? null, upstreamPort: settings.upstreamPort, signingSecret: options.signingSecret, bodyLimit: BODY_LIMIT, events: SLACK_EVENTS_PATH, viewsAnsweredAtOnce: [...(options.viewsAnsweredAtOnce ?? [])] },
         // Not the parent's flags (tsx's loader, inspector): the thread runs plain JavaScript.
         execArgv: [],
         resourceLimits: { maxOldGenerationSizeMb: 64 },
