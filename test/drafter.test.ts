@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { draftReply, type DraftGrounding } from '../src/agents/drafter.ts';
 import { withoutHiddenCharacters } from '../src/agents/visible-text.ts';
@@ -6,6 +5,7 @@ import { createAnthropicChatModel } from '../src/brains/anthropic/anthropic-chat
 import { createModelRouter } from '../src/brains/router.ts';
 import type { ModelCallRecord } from '../src/brains/types.ts';
 import { createLogger } from '../src/logger.ts';
+import { captureLogs } from './support/log-capture.ts';
 import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.ts';
 
 describe('drafter', () => {
@@ -103,14 +103,7 @@ describe('drafter', () => {
 
 describe('logger', () => {
   it('redacts secrets in fields and in free text', () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(chunk.toString());
-        callback();
-      },
-    });
-    const logger = createLogger({ level: 'info', destination });
+    const { logger, lines } = captureLogs();
     logger.info({ config: { SLACK_BOT_TOKEN: 'xoxb-123-456-secret', IMAP_PASSWORD: 'hunter2' }, password: 'pw' }, 'starting');
     logger.warn('connect to postgresql://adjutant:s3cret@db:5432/app failed with key sk-ant-api03-abcdef and xapp-1-A0-xyz');
     logger.error({ err: new Error('Slack said invalid_auth for xoxb-999-888-leak') }, 'failed');

@@ -6,10 +6,10 @@ import { createDatabase, type Database } from '../src/db/database.ts';
 import { applyMigrations, readMigrations } from '../src/db/migrate.ts';
 import { HNSW_BUILD_OPTIONS } from '../src/memory/embedding-index.ts';
 import { createLogger } from '../src/logger.ts';
+import { captureLogs } from './support/log-capture.ts';
 import { createEmbeddingBackfill } from '../src/memory/embedding-backfill.ts';
 import { createMemory, type Memory } from '../src/memory/memory.ts';
 import { embedMemoryJob } from '../src/orchestrator/jobs/embed-memory.ts';
-import { Writable } from 'node:stream';
 import type { RememberInput } from '../src/memory/types.ts';
 import { startOllamaFake, type OllamaFake } from './fakes/ollama-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
@@ -248,14 +248,13 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
 
   it('embeds waiting passages a few batches per run and reports the progress of a backfill', async () => {
     for (let index = 0; index < 12; index += 1) await memory.remember(email(`<progress${index}@client.example>`, `Progress ${index}`, `Progress report number ${index} on the school library shelving.`));
-    const lines: { msg: string; remaining?: number }[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as { msg: string }); done(); } });
-    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: builtin }), logger: createLogger({ level: 'info', destination: sink }) }, { batchSize: 4, runBudgetMs: 0 });
+    const logs = captureLogs();
+    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: builtin }), logger: logs.logger }, { batchSize: 4, runBudgetMs: 0 });
     await job.run({}, { attempt: 1, lastAttempt: false });
     // One batch per run with no time budget: 8 of 12 still waiting, said once as a backfill and per run.
-    expect(lines.map((line) => line.msg)).toEqual([expect.stringMatching(/^embedding 12 memory passages with builtin:use-lite/), 'embedding memory: 8 passages to go']);
+    expect(logs.records().map((line) => line.msg)).toEqual([expect.stringMatching(/^embedding 12 memory passages with builtin:use-lite/), 'embedding memory: 8 passages to go']);
     while ((await count('SELECT count(*) FROM memory_chunks WHERE needs_embedding')) > 0) await job.run({}, { attempt: 1, lastAttempt: false });
-    expect(lines.at(-1)?.msg).toBe('embedding memory: up to date');
+    expect(logs.records().at(-1)?.msg).toBe('embedding memory: up to date');
     expect((await memory.search({ text: 'bookcases for the school', limit: 3 })).hits.map((hit) => hit.title)).toEqual(expect.arrayContaining([expect.stringMatching(/^Progress/)]));
   }, 60_000);
 
@@ -278,19 +277,18 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
 
   it('pauses embedding while the embedder is down, says so once and on health, and resumes', async () => {
     await memory.remember(email('<outage@client.example>', 'During the outage', 'Sent while the model server was down.'));
-    const lines: { level: number; msg: string }[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string }); done(); } });
+    const logs = captureLogs();
     const health: string[] = [];
     const viaOllama = createOllamaEmbedder({ host: ollama.url, model: 'nomic-embed-text', batchSize: 64 });
-    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: viaOllama }), logger: createLogger({ level: 'info', destination: sink }), onHealth: (report) => health.push(report.status) });
+    const job = embedMemoryJob({ backfill: createEmbeddingBackfill({ pool: database.pool, embedder: viaOllama }), logger: logs.logger, onHealth: (report) => health.push(report.status) });
     ollama.failNext(2, 503, { message: 'server busy' });
     await job.run({}, { attempt: 1, lastAttempt: false });
     await job.run({}, { attempt: 1, lastAttempt: false });
     expect(health).toEqual(['failing', 'failing']);
-    expect(lines.filter((line) => line.msg.startsWith('embedding paused'))).toHaveLength(1);
+    expect(logs.records().filter((line) => line.msg.startsWith('embedding paused'))).toHaveLength(1);
     await job.run({}, { attempt: 1, lastAttempt: false });
     expect(health.at(-1)).toBe('ok');
-    expect(lines.some((line) => line.msg === 'embedding works again')).toBe(true);
+    expect(logs.records().some((line) => line.msg === 'embedding works again')).toBe(true);
   }, 60_000);
 
   it("builds each model's vector index with the denser graph settings", async () => {

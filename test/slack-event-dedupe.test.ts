@@ -1,26 +1,19 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEventDedupe, type EventDedupeQueryable } from '../src/channels/slack/event-dedupe.ts';
 import { createSlackApp, type SlackApp } from '../src/channels/slack/slack-app.ts';
 import { createDatabase, type Database } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
-import { createLogger } from '../src/logger.ts';
 import { buttonClick, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases.ts';
 import { waitUntil } from './support/wait.ts';
+import { captureLogs } from './support/log-capture.ts';
+import type { Logger } from '../src/logger.ts';
 
 const SECRET = 'event-dedupe-signing-secret';
 const TOKEN = 'xoxb-event-dedupe-test';
 
 /** A Slack app in HTTP mode (its front thread, signature check included) with the dedupe installed, served on loopback. */
-async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, lines: string[]): Promise<{ app: SlackApp; url: string }> {
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'info', destination });
+async function serveSlackApp(slack: SlackFake, pool: EventDedupeQueryable, logger: Logger): Promise<{ app: SlackApp; url: string }> {
   const app = createSlackApp({ botToken: TOKEN, signingSecret: SECRET, apiUrl: slack.apiUrl, logger });
   registerEventDedupe(app.app, { pool, logger });
   if (!app.serveHttp) throw new Error('expected HTTP mode');
@@ -37,7 +30,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
   let slack: SlackFake;
   let app: SlackApp;
   let url: string;
-  const lines: string[] = [];
+  const logs = captureLogs();
   const seen: string[] = [];
   let failNext = false;
 
@@ -46,7 +39,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     database = await createDatabase({ ...(testDatabase.databaseUrl ? { databaseUrl: testDatabase.databaseUrl } : {}), dataDir: testDatabase.dataDir });
     await applyMigrations(database.pool);
     slack = await startSlackFake({ botToken: TOKEN, botUserId: 'U000BOT' });
-    const served = await serveSlackApp(slack, database.pool, lines);
+    const served = await serveSlackApp(slack, database.pool, logs.logger);
     ({ app, url } = served);
     served.app.app.event('message', async ({ event }) => {
       const text = (event as { text?: string }).text ?? '';
@@ -84,7 +77,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
     expect(seen).toEqual(['Kiln two is broken until Monday.', 'Kiln two is broken until Monday.']);
     await waitUntil('the old event id to be pruned', async () => !(await storedIds()).includes('EvOLD'), 5_000);
     expect(await storedIds()).toEqual(['Ev0001', 'Ev0002']);
-    const duplicates = lines.map((line) => JSON.parse(line) as { level: number; msg: string; eventId?: string; retryNum?: number }).filter((line) => line.msg.includes('already handled'));
+    const duplicates = logs.records().filter((line) => line.msg.includes('already handled'));
     expect(duplicates).toMatchObject([
       { level: 30, eventId: 'Ev0001', retryNum: 1 },
       { level: 30, eventId: 'Ev0001' },
@@ -130,9 +123,9 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('Slack events deduplicated b
 describe('Slack event dedupe without its database', () => {
   it('handles the event anyway (better twice than never) and warns', async () => {
     const slack = await startSlackFake({ botToken: TOKEN });
-    const lines: string[] = [];
+    const logs = captureLogs();
     const broken: EventDedupeQueryable = { query: () => Promise.reject(new Error('connection refused')) };
-    const { app, url } = await serveSlackApp(slack, broken, lines);
+    const { app, url } = await serveSlackApp(slack, broken, logs.logger);
     const seen: string[] = [];
     app.app.event('message', async ({ event }) => {
       seen.push((event as { text?: string }).text ?? '');
@@ -142,7 +135,7 @@ describe('Slack event dedupe without its database', () => {
       expect((await sendSignedEvent(url, SECRET, event, { eventId: 'Ev0100' })).status).toBe(200);
       expect((await sendSignedEvent(url, SECRET, event, { eventId: 'Ev0100', retryNum: 1 })).status).toBe(200);
       expect(seen).toEqual(['Database down, still heard.', 'Database down, still heard.']);
-      const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40 && line.msg.includes('event id'));
+      const warnings = logs.records().filter((line) => line.level === 40 && line.msg.includes('event id'));
       expect(warnings).toHaveLength(2);
     } finally {
       await app.stop();

@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { VIEW_REJECT } from '../src/channels/slack/blocks.ts';
 import { createSlackApp, type SlackApp } from '../src/channels/slack/slack-app.ts';
-import { createLogger } from '../src/logger.ts';
 import { waitUntil } from './support/wait.ts';
+import { captureLogs } from './support/log-capture.ts';
 import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 
 /**
@@ -46,20 +45,14 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
   let app: SlackApp;
   let upstream: Server;
   let base: string;
-  const lines: string[] = [];
+  const logs = captureLogs();
   const clicks: string[] = [];
   const rejections: string[] = [];
   const events: string[] = [];
 
   beforeAll(async () => {
     slack = await startSlackFake({ botToken: TOKEN });
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(chunk.toString());
-        callback();
-      },
-    });
-    app = createSlackApp({ botToken: TOKEN, signingSecret: SECRET, apiUrl: slack.apiUrl, logger: createLogger({ level: 'info', destination }) });
+    app = createSlackApp({ botToken: TOKEN, signingSecret: SECRET, apiUrl: slack.apiUrl, logger: logs.logger });
     app.app.action('front_test_button', async ({ ack, action }) => {
       await ack();
       clicks.push((action as { value?: string }).value ?? '');
@@ -150,7 +143,7 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
     if (huge) expect(huge.status).toBe(413);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(clicks).not.toContain('forged');
-    const refusals = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40);
+    const refusals = logs.records().filter((line) => line.level === 40);
     expect(refusals.map((line) => line.msg)).toEqual(
       expect.arrayContaining([expect.stringContaining('signature mismatch (check SLACK_SIGNING_SECRET)'), expect.stringContaining('more than five minutes'), expect.stringContaining('header is missing')]),
     );
