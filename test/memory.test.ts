@@ -93,6 +93,16 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(bottomPosted.hits.map((hit) => hit.sourceRef)).toContain('<q2@team.example>');
   });
 
+  it('puts the newer first among items that match a question equally, whatever their random ids', async () => {
+    // Stored out of date order; the same words, so the text half scores them the same.
+    const days = [3, 9, 1, 7, 5, 2];
+    for (const day of days) {
+      await memory.remember({ kind: 'slack_message', title: '#workshop: kiln', content: 'Glaze kiln calibrated again.', sourceType: 'slack', sourceRef: `C0WORKSHOP/kiln-${day}`, author: 'U0SAM', occurredAt: new Date(Date.UTC(2026, 4, day, 9)), actor: 'test' });
+    }
+    const response = await memory.search({ text: 'glaze kiln calibrated', limit: days.length }, { halves: 'text' });
+    expect(response.hits.map((hit) => hit.sourceRef)).toEqual([...days].sort((a, b) => b - a).map((day) => `C0WORKSHOP/kiln-${day}`));
+  });
+
   it('treats SQL and tsquery syntax in a question as words', async () => {
     const hostile = ["'; DROP TABLE memory_items; --", '"unbalanced quote', 'a & b | !c <-> d:* (', '\\', '%_%', 'OR OR -', '-INV-2026-0443', "robert'); DELETE FROM contacts; --", '\u0000nul'];
     for (const text of hostile) {

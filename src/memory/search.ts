@@ -188,8 +188,8 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
       // - when those are too few (one frequent word, or frequent words never together), some
       //   passages of each frequent word.
       `rare_hits AS (
-         SELECT c.id, c.item_id, c.search_vector FROM terms t CROSS JOIN LATERAL (
-           SELECT c.id, c.item_id, c.search_vector FROM memory_chunks c
+         SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM terms t CROSS JOIN LATERAL (
+           SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM memory_chunks c
            WHERE c.search_vector @@ t.q AND ${where} LIMIT ${WORD_CAP}) c
          WHERE coalesce(t.passages, 0) <= ${FREQUENT_PASSAGES})`,
       `frequent AS (
@@ -198,15 +198,15 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
          SELECT string_agg('(' || a.q::text || ' & ' || b.q::text || ')', ' | ')::tsquery AS q
          FROM frequent a JOIN frequent b ON a.r < b.r WHERE b.r <= ${PAIRED_WORDS})`,
       `pair_hits AS (
-         SELECT c.id, c.item_id, c.search_vector FROM pair_query p, memory_chunks c
+         SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM pair_query p, memory_chunks c
          WHERE p.q IS NOT NULL AND c.search_vector @@ p.q AND ${where} LIMIT ${PAIR_CAP})`,
       `fallback_hits AS (
-         SELECT c.id, c.item_id, c.search_vector FROM frequent f CROSS JOIN LATERAL (
-           SELECT c.id, c.item_id, c.search_vector FROM memory_chunks c
+         SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM frequent f CROSS JOIN LATERAL (
+           SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM memory_chunks c
            WHERE c.search_vector @@ f.q AND ${where} LIMIT ${FALLBACK_CAP}) c
          WHERE (SELECT count(*) FROM rare_hits) + (SELECT count(*) FROM pair_hits) < ${CANDIDATES})`,
       `matches AS (
-         SELECT DISTINCT c.id, c.item_id, t.lexeme
+         SELECT DISTINCT c.id, c.item_id, c.occurred_at, t.lexeme
          FROM (SELECT * FROM rare_hits UNION ALL SELECT * FROM pair_hits UNION ALL SELECT * FROM fallback_hits) c
          JOIN terms t ON c.search_vector @@ t.q)`,
       // Inverse document frequency as in BM25: a word in few passages says more than one in many.
@@ -217,11 +217,13 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
            SELECT least(greatest(t.passages, (SELECT count(*) FROM matches m WHERE m.lexeme = t.lexeme), 1), n.n) AS passages) d)`,
       // An item scores the weight of every question word found in any of its candidate passages.
       `text_scores AS (
-         SELECT m.item_id, sum(w.idf) AS score
-         FROM (SELECT DISTINCT item_id, lexeme FROM matches) m JOIN weights w USING (lexeme) GROUP BY m.item_id)`,
+         SELECT m.item_id, sum(w.idf) AS score, max(m.occurred_at) AS occurred_at
+         FROM (SELECT DISTINCT item_id, occurred_at, lexeme FROM matches) m JOIN weights w USING (lexeme) GROUP BY m.item_id)`,
+      // Items holding the same words tie (common with short questions); the newer goes first, so
+      // which of them get a vote is the same on every load (item ids are random).
       `text_hits AS (
-         SELECT item_id, row_number() OVER (ORDER BY score DESC, item_id) AS rank FROM text_scores
-         ORDER BY score DESC, item_id LIMIT ${candidates})`,
+         SELECT item_id, row_number() OVER (ORDER BY score DESC, occurred_at DESC NULLS LAST, item_id) AS rank FROM text_scores
+         ORDER BY score DESC, occurred_at DESC NULLS LAST, item_id LIMIT ${candidates})`,
     );
     // The half's confidence in this question: how much of the question's word weight its best item covers.
     halves.push(`SELECT item_id, rank, 'text' AS half, coalesce((SELECT max(score) FROM text_scores) / nullif((SELECT sum(idf) FROM weights), 0), 0) AS weight FROM text_hits`);
