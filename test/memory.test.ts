@@ -103,6 +103,18 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(response.hits.map((hit) => hit.sourceRef)).toEqual([...days].sort((a, b) => b - a).map((day) => `C0WORKSHOP/kiln-${day}`));
   });
 
+  it('matches a rare question word as the start of longer words, but not a stem of two letters', async () => {
+    await memory.remember(email('<remit@client.example>', 'Remittance', 'Remittance advice: the payables team released £2,400 by BACS for the Metalwork benches.'));
+    await memory.remember(email('<usb@client.example>', 'Side tables', 'Add USB-C chargers to the side tables.'));
+    const paying = await memory.search({ text: 'who is paying?' }, { halves: 'text' });
+    expect(paying.hits.map((hit) => hit.sourceRef)).toContain('<remit@client.example>');
+    const metal = await memory.search({ text: 'metal benches' }, { halves: 'text' });
+    expect(metal.hits[0]?.sourceRef).toBe('<remit@client.example>');
+    // "us" would find USB (and every word starting so): too short to stand for a word's forms.
+    const us = await memory.search({ text: 'tell us' }, { halves: 'text' });
+    expect(us.hits.map((hit) => hit.sourceRef)).not.toContain('<usb@client.example>');
+  });
+
   it('treats SQL and tsquery syntax in a question as words', async () => {
     const hostile = ["'; DROP TABLE memory_items; --", '"unbalanced quote', 'a & b | !c <-> d:* (', '\\', '%_%', 'OR OR -', '-INV-2026-0443', "robert'); DELETE FROM contacts; --", '\u0000nul'];
     for (const text of hostile) {
