@@ -17,12 +17,14 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './supp
  * on, and 30 held out to check that the choice generalises. The built-in embedder is the real
  * one; its vectors are remembered between the two databases only to halve the test's time.
  *
- * The floor asserted (80% in the top 5; 84% of the tuning and 93% of the held-out questions
- * measured) guards against regressions; the product's goal is 90% on both, not yet reached on the
- * tuning set with the built-in model (its misses need knowledge the items do not hold, such as
- * that a customer is a restaurant).
+ * The floors asserted guard against regressions: 80% of each set in the top 5, and 90% of all 62
+ * questions (measured: 27 of 32 tuning, 84%; 29 of 30 held-out, 97%; 56 of 62, 90.3%). The
+ * product's goal is 90% of each set, not reached on the tuning set with the built-in model: its
+ * misses need knowledge the items do not hold, such as that a customer is a restaurant or that
+ * the Makers Fair is the autumn show.
  */
 const TOP5_FLOOR = 0.8;
+const TOP5_FLOOR_ALL = 0.9;
 const builtin = createBuiltinEmbedder({ idleMs: 10_000 });
 const vectors = new Map<string, number[]>();
 const sharedEmbedder: Embedder = {
@@ -59,6 +61,8 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('search quality on %s', (kin
   let testDatabase: TestDatabase;
   let database: Database;
   let memory: Memory;
+  /** Answers found in the top 5, by question set, for the check over all questions. */
+  const foundBySet = new Map<string, { found: number; total: number }>();
 
   beforeAll(async () => {
     testDatabase = await createTestDatabase(kind);
@@ -113,6 +117,7 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('search quality on %s', (kin
       }
     }
     const total = questions.length;
+    foundBySet.set(label, { found: found.both, total });
     const rate = (count: number) => Math.round((count / total) * 1000) / 1000;
     // Printed for the closing note and for whoever tunes ranking next.
     console.info(`[search-quality ${kind}, ${label}] top-5 hit rate over ${total} questions: hybrid ${rate(found.both)}, text ${rate(found.text)}, meaning ${rate(found.meaning)}; hybrid missed: ${missed.join(' | ')}`);
@@ -120,6 +125,14 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('search quality on %s', (kin
     expect(found.both).toBeGreaterThan(found.text);
     expect(found.both).toBeGreaterThan(found.meaning);
   }, 120_000);
+
+  it('finds the answer in the top 5 for 90% of all the questions', () => {
+    expect([...foundBySet.keys()]).toEqual(['the tuning questions', 'the held-out questions']);
+    const sets = [...foundBySet.values()];
+    const found = sets.reduce((sum, set) => sum + set.found, 0);
+    const total = sets.reduce((sum, set) => sum + set.total, 0);
+    expect(found / total).toBeGreaterThanOrEqual(TOP5_FLOOR_ALL);
+  });
 
   it('keeps private channel items out of other channels\' answers', async () => {
     const privateRefs = new Set(corpusItems.filter((item) => item.private).map((item) => item.sourceRef));
