@@ -18,10 +18,10 @@ const TOKEN = 'xoxb-front-thread';
 const SECRET = 'front-thread-signing-secret';
 
 /**
- * POST a signed click from another process and report how long its answer took, as Slack would
- * see it: the measurement must not run on the thread the test is about to block.
+ * POST a signed interaction from another process and report how long its answer took, as Slack
+ * would see it: the measurement must not run on the thread the test is about to block.
  */
-function clickFromAnotherProcess(url: string, payload: Record<string, unknown>): Promise<{ status: number; ms: number }> {
+function postFromAnotherProcess(url: string, payload: Record<string, unknown>): Promise<{ status: number; ms: number }> {
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': slackSignature(SECRET, timestamp, body) };
@@ -38,6 +38,19 @@ function clickFromAnotherProcess(url: string, payload: Record<string, unknown>):
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(output) as { status: number; ms: number }) : reject(new Error(`the clicking process exited with ${code}`))));
   });
+}
+
+/**
+ * An interaction posted while this thread is busy for 4 s, as a long search or a burst of sends
+ * would make it (nothing else runs on this thread meanwhile); its answer as Slack saw it.
+ */
+function postWhileBusy(url: string, payload: Record<string, unknown>): Promise<{ status: number; ms: number }> {
+  const answer = postFromAnotherProcess(url, payload);
+  const busyUntil = Date.now() + 4000;
+  while (Date.now() < busyUntil) {
+    // spin
+  }
+  return answer;
 }
 
 describe('the Slack front thread', { timeout: 60_000 }, () => {
@@ -89,13 +102,7 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
   });
 
   it('answers a click within Slack’s 3 s while the main thread is busy for 4 s, and the click then takes effect once', async () => {
-    const answer = clickFromAnotherProcess(`${base}/slack/events`, buttonClick({ userId: 'U0ANA', channel: 'C0APPROVALS', messageTs: '1767226000.000100', actionId: 'front_test_button', value: 'busy' }));
-    // Busy as a long search or a burst of sends would make it: nothing else runs on this thread meanwhile.
-    const busyUntil = Date.now() + 4000;
-    while (Date.now() < busyUntil) {
-      // spin
-    }
-    const { status, ms } = await answer;
+    const { status, ms } = await postWhileBusy(`${base}/slack/events`, buttonClick({ userId: 'U0ANA', channel: 'C0APPROVALS', messageTs: '1767226000.000100', actionId: 'front_test_button', value: 'busy' }));
     expect(status).toBe(200);
     expect(ms).toBeLessThan(3000);
     await waitUntil('the click’s listener', () => clicks.length > 0, 10_000);
@@ -105,12 +112,7 @@ describe('the Slack front thread', { timeout: 60_000 }, () => {
 
   it('answers the Reject form within Slack’s 3 s while the main thread is busy, and its listener then runs once', async () => {
     const form = modalSubmission({ userId: 'U0ANA', callbackId: VIEW_REJECT, privateMetadata: '{}', text: 'Wrong price list', blockId: 'reason', actionId: 'text' });
-    const answer = clickFromAnotherProcess(`${base}/slack/events`, form);
-    const busyUntil = Date.now() + 4000;
-    while (Date.now() < busyUntil) {
-      // spin
-    }
-    const { status, ms } = await answer;
+    const { status, ms } = await postWhileBusy(`${base}/slack/events`, form);
     expect(status).toBe(200);
     expect(ms).toBeLessThan(3000);
     await waitUntil('the Reject form’s listener', () => rejections.length > 0, 10_000);
