@@ -1,11 +1,12 @@
 /**
  * Looking into a slow search on a database the memory bench kept (`npm run bench -- memory
- * --keep`): regenerates the bench's queries, captures the statement search.ts generates for each,
- * and times it next to modified copies of it (sql-variants.ts), on the same pool settings as the
- * service, interleaved, reporting latency and how far each copy's top 10 differs from the real one.
+ * --keep`): regenerates the bench's queries, captures the statement search.ts generates for one
+ * half of each (--halves: each half is its own statement), and times it next to modified copies of
+ * it (sql-variants.ts), on the same pool settings as the service, interleaved, reporting latency
+ * and how far each copy's candidates differ from the real ones.
  *
  *   npx tsx bench/memory/investigate.ts --url <kept database URL> --chunks 100000 [--queries 100]
- *     [--variants a,b] [--sets plain,kinds,…] [--halves both|text|meaning] [--print-sql] [--explain <variant>]
+ *     [--variants a,b] [--sets plain,kinds,…] [--halves text|meaning] [--print-sql] [--explain <variant>]
  */
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -29,12 +30,13 @@ const { values: args } = parseArgs({
     'bench-filtered': { type: 'string', default: '100' },
     variants: { type: 'string' },
     sets: { type: 'string', default: 'plain,kinds,date,personCommon,personUncommon' },
-    halves: { type: 'string', default: 'both' },
+    halves: { type: 'string', default: 'text' },
     'print-sql': { type: 'boolean', default: false },
     explain: { type: 'string' },
   },
 });
 if (!args.url || !args.chunks) throw new Error('--url and --chunks are required');
+if (args.halves !== 'text' && args.halves !== 'meaning') throw new Error('--halves is text or meaning: each half is a statement of its own');
 
 const corpus = new Corpus({ chunks: Number(args.chunks), seed: Number(args.seed), dimensions: 512, queries: Number(args['bench-queries']), filteredQueries: Number(args['bench-filtered']) });
 console.log(`regenerating the corpus of ${args.chunks} chunks for its queries…`);
@@ -61,7 +63,8 @@ try {
     if (!list) throw new Error(`unknown set ${set}`);
     const statements: { original: CapturedSql; copies: Record<string, CapturedSql> }[] = [];
     for (const { query, search } of list) {
-      const original = await captureSearchSql(pool, BUILTIN_EMBEDDING_MODEL, search, query.vector, args.halves as 'both' | 'text' | 'meaning');
+      const [original] = await captureSearchSql(pool, BUILTIN_EMBEDDING_MODEL, search, query.vector, args.halves);
+      if (!original) throw new Error('the search ran no statement');
       statements.push({ original, copies: Object.fromEntries(chosen.map((name) => [name, VARIANTS[name]?.(original) ?? original])) });
     }
     if (args['print-sql']) {
@@ -72,7 +75,7 @@ try {
     if (args.explain) {
       const first = statements[0];
       const statement = args.explain === 'original' ? first?.original : first?.copies[args.explain];
-      if (statement) console.log(JSON.stringify(await explain(pool, statement, indexName, 12), (key, value) => (key === 'plan' ? undefined : value), 2));
+      if (statement) console.log(JSON.stringify(await explain(pool, [statement], indexName, 12), (key, value) => (key === 'plan' ? undefined : value), 2));
     }
     // 'prepared': the real statement again as a named prepared statement (planned once per connection).
     const names = ['original', 'prepared', ...chosen];

@@ -9,7 +9,8 @@ import { createMemory, type Memory } from '../../src/memory/memory.ts';
 import type { SearchQuery } from '../../src/memory/types.ts';
 import { round, summarize, type LatencySummary } from '../support/latency.ts';
 import { cosineDistance, DATE_FILTER_AFTER, type Query, type QuerySet } from './corpus.ts';
-import { captureSearchSql } from './explain.ts';
+import { hybridSearch } from '../../src/memory/search.ts';
+import { searchPlan } from './explain.ts';
 
 /**
  * Search as callers see it: `createMemory(...).search()` (its real SQL on the real pool, with the
@@ -18,8 +19,8 @@ import { captureSearchSql } from './explain.ts';
  *
  * - raw kNN: its top-10 chunks vs the exact top-10 (the same ORDER BY with index scans off);
  * - the meaning half: the items search(…, { halves: 'meaning' }) returns vs the items the very
- *   statement search.ts generates returns when run exactly (captured, then run in a transaction
- *   with the HNSW index dropped, rolled back after). Whatever search.ts does after the index scan
+ *   same search returns when run exactly (hybridSearch on one connection in a transaction with
+ *   the HNSW index dropped, rolled back after). Whatever search.ts does after the index scan
  *   (distance cut-offs, grouping chunks into items) applies to both sides, so this measures the
  *   index and nothing else, and stays right when search.ts changes.
  */
@@ -58,7 +59,7 @@ export interface PlainFigures {
   exactQueries: number;
   /** Raw HNSW top-10 chunks vs exact top-10 chunks. */
   rawRecallAt10: number;
-  /** search(…, { halves: 'meaning' }) items vs the same statement run exactly. */
+  /** search(…, { halves: 'meaning' }) items vs the same search run exactly. */
   meaningRecallAt10: number;
   /** Meaning-half searches that returned fewer items than the exact run of the same statement. */
   meaningShortOfExact: number;
@@ -84,18 +85,18 @@ export interface FilteredFigures {
   /** Hybrid searches returning K hits. */
   hybridReturnedK: number;
   hybridMinHits: number;
-  /** Of the exactly answered queries: hybrid searches returning fewer hits than the same statement run exactly (capped at K). */
+  /** Of the exactly answered queries: hybrid searches returning fewer hits than the same search run exactly (capped at K). */
   hybridShortOfExact: number;
   /** Of the exactly answered queries: those where fewer than K items qualify at all (exact run). */
   fewerThanKExist: number;
   /** The meaning half alone under the filter: how many hits (≤ K; search.ts cuts distant ones). */
   meaningMeanHits: number;
   meaningMinHits: number;
-  /** Meaning-half searches that returned fewer items than the same statement run exactly. */
+  /** Meaning-half searches that returned fewer items than the same search run exactly. */
   meaningShortOfExact: number;
   /** The first queries, answered exactly too (recall, shortfall, selectivity). */
   exactQueries: number;
-  /** The filtered meaning half vs the same statement run exactly. */
+  /** The filtered meaning half vs the same search run exactly. */
   meaningRecallAt10: number;
 }
 
@@ -162,18 +163,22 @@ export async function measurePlain(options: {
       const began = performance.now();
       const chunks = await exactly(
         database.pool,
-        {
-          sql: `SELECT chunk_id::text AS chunk_id, e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) AS d FROM memory_embeddings e
-                WHERE e.model = ${modelLiteral(model)} ORDER BY e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) LIMIT ${K}`,
-          values: [pgvector.toSql(query.vector)],
-        },
+        async (client) =>
+          (
+            await client.query<{ chunk_id: string; d: number }>(
+              `SELECT chunk_id::text AS chunk_id, e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) AS d FROM memory_embeddings e
+               WHERE e.model = ${modelLiteral(model)} ORDER BY e.embedding::vector(${dimensions}) <=> $1::vector(${dimensions}) LIMIT ${K}`,
+              [pgvector.toSql(query.vector)],
+            )
+          ).rows,
         { indexScans: 'off' },
       );
       exactMs.push(performance.now() - began);
       exactChunks.push(chunks.map((row) => ({ id: String(row.chunk_id), d: Number(row.d) })));
       const exactTop = new Set(chunks.map((row) => String(row.chunk_id)));
       rawRecall += (rawResults[index] ?? []).filter((id) => exactTop.has(id)).length / Math.max(1, exactTop.size);
-      const exactItems = (await exactly(database.pool, await captureSearchSql(database.pool, model, { text: query.text, limit: K }, query.vector, 'meaning'), { withoutIndex: options.indexName })).map((row) => String(row.item_id));
+      const meaningPlan = await searchPlan(database.pool, model, { text: query.text, limit: K }, query.vector, 'meaning');
+      const exactItems = (await exactly(database.pool, (client) => hybridSearch(client, meaningPlan), { withoutIndex: options.indexName })).map((hit) => hit.itemId);
       const got = meaningResults[index] ?? [];
       if (got.length < exactItems.length) meaningShort++;
       meaningRecall += exactItems.length === 0 ? 1 : got.filter((id) => exactItems.includes(id)).length / exactItems.length;
@@ -270,7 +275,7 @@ export async function measureFiltered(options: { database: Pick<Database, 'pool'
         }
       }
     }
-    // Exact: the statement search.ts generates for the filtered meaning half, index scans off.
+    // Exact: the filtered meaning half's search again with the HNSW index dropped.
     let recall = 0;
     let shortOfExact = 0;
     let hybridShortOfExact = 0;
@@ -283,12 +288,14 @@ export async function measureFiltered(options: { database: Pick<Database, 'pool'
         const restriction = filterCase.toQuery(query);
         const search: SearchQuery = { text: query.text, limit: K, ...restriction.filter };
         const withoutIndex = { withoutIndex: options.indexName };
-        const exactItems = (await exactly(database.pool, await captureSearchSql(database.pool, model, search, query.vector, 'meaning'), withoutIndex)).map((row) => String(row.item_id));
+        const meaningPlan = await searchPlan(database.pool, model, search, query.vector, 'meaning');
+        const exactItems = (await exactly(database.pool, (client) => hybridSearch(client, meaningPlan), withoutIndex)).map((hit) => hit.itemId);
         const got = meaningHits[index] ?? [];
         if (got.length < exactItems.length) shortOfExact++;
-        // How many hits exist at all: the whole hybrid statement run exactly. Fewer than K means
+        // How many hits exist at all: the whole hybrid search run exactly. Fewer than K means
         // fewer than K items match the filter and either half's relevance cut, not a miss.
-        const exactHybrid = await exactly(database.pool, await captureSearchSql(database.pool, model, search, query.vector, 'both'), withoutIndex);
+        const hybridPlan = await searchPlan(database.pool, model, search, query.vector, 'both');
+        const exactHybrid = await exactly(database.pool, (client) => hybridSearch(client, hybridPlan), withoutIndex);
         if ((hybridHits[index] ?? 0) < Math.min(K, exactHybrid.length)) hybridShortOfExact++;
         if (exactHybrid.length < K) fewerThanKExist++;
         recall += exactItems.length === 0 ? 1 : got.filter((id) => exactItems.includes(id)).length / exactItems.length;
@@ -358,7 +365,7 @@ export function createBenchMemory(database: Pick<Database, 'pool' | 'prisma' | '
  */
 type Exact = { indexScans: 'off' } | { withoutIndex: string };
 
-async function exactly(pool: Pick<pg.Pool, 'connect'>, statement: { sql: string; values: unknown[] }, how: Exact): Promise<Record<string, unknown>[]> {
+async function exactly<T>(pool: Pick<pg.Pool, 'connect'>, work: (client: pg.PoolClient) => Promise<T>, how: Exact): Promise<T> {
   return retryingOnce(async () => {
     const client = await pool.connect();
     let broken = false;
@@ -367,7 +374,7 @@ async function exactly(pool: Pick<pg.Pool, 'connect'>, statement: { sql: string;
       try {
         if ('indexScans' in how) await client.query('SET LOCAL enable_indexscan = off');
         else await client.query(`DROP INDEX ${how.withoutIndex}`);
-        return (await client.query<Record<string, unknown>>(statement.sql, statement.values)).rows;
+        return await work(client);
       } finally {
         await client.query('ROLLBACK');
       }

@@ -1,6 +1,7 @@
 /**
- * Hybrid search in one SQL statement: a full-text half and a meaning half, each taking its best
- * items under the same filters, fused by weighted reciprocal rank.
+ * Hybrid search: a full-text half and a meaning half, each taking its best items under the same
+ * filters in its own statement (the two run at once), then fused by weighted reciprocal rank in a
+ * third that also makes the snippets.
  *
  * Text: the question's normalised words (PostgreSQL's english configuration, stop words gone)
  * find candidate passages through the GIN index; an item scores the sum of the inverse document
@@ -130,13 +131,14 @@ function withoutTitle(snippet: string, title: string): string {
   return trimmed.slice(at).replace(/^\s*[:–—-]\s*/, '').trimStart();
 }
 
-export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPlan): Promise<SearchHit[]> {
-  const { query, meaning } = plan;
-  const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? 10)), MAX_LIMIT);
+/** One statement's text and its bound values, each placeholder numbered as it is added. */
+function statement() {
   const values: unknown[] = [];
-  const param = (value: unknown) => `$${values.push(value)}`;
+  return { values, param: (value: unknown) => `$${values.push(value)}` };
+}
 
-  // Filters on the passages' copies of their item's values (a deleted item has no passages left).
+/** Filters on the passages' copies of their item's values (a deleted item has no passages left). */
+function passageFilters(query: SearchQuery, param: (value: unknown) => string): string {
   const filters: string[] = [query.askedIn ? `c.scope IN ('team', ${param(scopeKey({ kind: 'channel', channel: query.askedIn.channel }))})` : `c.scope = 'team'`];
   if (!query.includeHistory) filters.push('NOT c.superseded');
   if (query.kinds && query.kinds.length > 0) filters.push(`c.kind = ANY(${param(query.kinds)}::text[])`);
@@ -154,112 +156,150 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
       filters.push(`(c.author LIKE ${like} OR c.counterparty LIKE ${like})`);
     }
   }
-  const where = filters.join(' AND ');
-  const anyWord = param(anyWordQuery(query.text));
-  const candidates = param(CANDIDATES);
+  return filters.join(' AND ');
+}
 
-  const halves: string[] = [];
-  const ctes: string[] = [
-    `any_word AS (SELECT websearch_to_tsquery('english', ${anyWord}) AS q)`,
-  ];
-  if (plan.text) {
-    ctes.push(
-      // Passages now: the count at the last ANALYZE scaled by how the table grew since (as the
-      // planner estimates it), since the statistics can be old.
-      `total AS (
+/** A half's vote for an item: its rank there, and the half's confidence in this question. */
+interface Vote {
+  item_id: string;
+  rank: string;
+  weight: number;
+}
+
+/**
+ * Statements are named (prepared once per connection: parsing and analysis are not repeated).
+ * PostgreSQL still plans each run for its values (pg_prepared_statements shows custom plans only:
+ * about 2 ms at 100k passages); a generic plan measured about 1 ms faster at p95, but rare_hits and
+ * pair_hits take rows under a LIMIT with no ORDER BY, so a different plan may pick different
+ * passages: forcing one needs the search-quality tests' say.
+ */
+function run<R extends pg.QueryResultRow>(pool: Pick<pg.Pool, 'query'>, text: string, values: unknown[]) {
+  return pool.query<R>({ name: `memory_search_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, values });
+}
+
+/** The text half: its best items by the weight of the question words they hold. */
+async function textVotes(pool: Pick<pg.Pool, 'query'>, query: SearchQuery): Promise<Vote[]> {
+  const { values, param } = statement();
+  const where = passageFilters(query, param);
+  const anyWord = param(anyWordQuery(query.text));
+  const sql = `WITH
+      -- Passages now: the count at the last ANALYZE scaled by how the table grew since (as the
+      -- planner estimates it), since the statistics can be old.
+      total AS (
          SELECT greatest(CASE WHEN relpages > 0 THEN reltuples / relpages * (pg_relation_size(oid) / current_setting('block_size')::float8) ELSE reltuples END, ${MIN_PASSAGES})::float8 AS n
-         FROM pg_class WHERE oid = 'memory_chunks'::regclass)`,
-      // The planner's statistics on the passages' words: ANALYZE keeps the share of passages
-      // holding each of the most common words; a word not kept is rarer than all of those (or
-      // the statistics are not there yet). Read once (MATERIALIZED): inlined, the pg_stats view
-      // and the conversion of its ~1,000 words to text[] ran again for every question word.
-      `common AS MATERIALIZED (
+         FROM pg_class WHERE oid = 'memory_chunks'::regclass),
+      -- The planner's statistics on the passages' words: ANALYZE keeps the share of passages
+      -- holding each of the most common words; a word not kept is rarer than all of those (or
+      -- the statistics are not there yet). Read once (MATERIALIZED): inlined, the pg_stats view
+      -- and the conversion of its ~1,000 words to text[] ran again for every question word.
+      common AS MATERIALIZED (
          SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares FROM pg_stats
-         WHERE schemaname = current_schema() AND tablename = 'memory_chunks' AND attname = 'search_vector')`,
-      // The question's distinct normalised words (stop words gone), each made a one-word query,
-      // with its passages by the statistics (null: not among the common words). A rare word of
-      // three or more letters also matches as a prefix, for the forms and compounds its stem
-      // misses ('pay' finds payment and payable, 'metal' metalwork); a frequent word matches
-      // exactly, since its prefix would bring more passages still, and a shorter stem or one
-      // with digits ('us', an invoice number) would mostly find unrelated words. The quoting
-      // doubles quotes and backslashes, so a word is only ever a word. (OFFSET 0: the
-      // statistics are looked up once a word, not again for its query.)
-      `terms AS (
+         WHERE schemaname = current_schema() AND tablename = 'memory_chunks' AND attname = 'search_vector'),
+      -- The question's distinct normalised words (stop words gone), each made a one-word query,
+      -- with its passages by the statistics (null: not among the common words). A rare word of
+      -- three or more letters also matches as a prefix, for the forms and compounds its stem
+      -- misses ('pay' finds payment and payable, 'metal' metalwork); a frequent word matches
+      -- exactly, since its prefix would bring more passages still, and a shorter stem or one
+      -- with digits ('us', an invoice number) would mostly find unrelated words. The quoting
+      -- doubles quotes and backslashes, so a word is only ever a word. (OFFSET 0: the
+      -- statistics are looked up once a word, not again for its query.)
+      terms AS (
          SELECT w.lexeme, (w.quoted || CASE WHEN coalesce(w.passages, 0) <= ${FREQUENT_PASSAGES} AND w.lexeme ~ '^[[:alpha:]]{3,}$' THEN ':*' ELSE '' END)::tsquery AS q, w.passages
          FROM (SELECT w.lexeme, '''' || replace(replace(w.lexeme, '\\', '\\\\'), '''', '''''') || '''' AS quoted,
                       (SELECT s.shares[array_position(s.words, w.lexeme)] * (SELECT n FROM total) FROM common s) AS passages
-               FROM (SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', ${anyWord}))) AS lexeme LIMIT 32) w OFFSET 0) w)`,
-      // Candidate passages, each set a bounded amount of work however large the memory grows:
-      // - a word in few passages brings them all (up to WORD_CAP);
-      // - frequent words bring the passages holding at least two of them, the only ones their
-      //   small weights can lift to the top;
-      // - when those are too few (one frequent word, or frequent words never together), some
-      //   passages of each frequent word.
-      `rare_hits AS (
+               FROM (SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('english', ${anyWord}))) AS lexeme LIMIT 32) w OFFSET 0) w),
+      -- Candidate passages, each set a bounded amount of work however large the memory grows:
+      -- - a word in few passages brings them all (up to WORD_CAP);
+      -- - frequent words bring the passages holding at least two of them, the only ones their
+      --   small weights can lift to the top;
+      -- - when those are too few (one frequent word, or frequent words never together), some
+      --   passages of each frequent word.
+      rare_hits AS (
          SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM terms t CROSS JOIN LATERAL (
            SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM memory_chunks c
            WHERE c.search_vector @@ t.q AND ${where} LIMIT ${WORD_CAP}) c
-         WHERE coalesce(t.passages, 0) <= ${FREQUENT_PASSAGES})`,
-      `frequent AS (
-         SELECT q, row_number() OVER (ORDER BY passages, lexeme) AS r FROM terms WHERE passages > ${FREQUENT_PASSAGES})`,
-      `pair_query AS (
+         WHERE coalesce(t.passages, 0) <= ${FREQUENT_PASSAGES}),
+      frequent AS (
+         SELECT q, row_number() OVER (ORDER BY passages, lexeme) AS r FROM terms WHERE passages > ${FREQUENT_PASSAGES}),
+      pair_query AS (
          SELECT string_agg('(' || a.q::text || ' & ' || b.q::text || ')', ' | ')::tsquery AS q
-         FROM frequent a JOIN frequent b ON a.r < b.r WHERE b.r <= ${PAIRED_WORDS})`,
-      `pair_hits AS (
+         FROM frequent a JOIN frequent b ON a.r < b.r WHERE b.r <= ${PAIRED_WORDS}),
+      pair_hits AS (
          SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM pair_query p, memory_chunks c
-         WHERE p.q IS NOT NULL AND c.search_vector @@ p.q AND ${where} LIMIT ${PAIR_CAP})`,
-      `fallback_hits AS (
+         WHERE p.q IS NOT NULL AND c.search_vector @@ p.q AND ${where} LIMIT ${PAIR_CAP}),
+      fallback_hits AS (
          SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM frequent f CROSS JOIN LATERAL (
            SELECT c.id, c.item_id, c.occurred_at, c.search_vector FROM memory_chunks c
            WHERE c.search_vector @@ f.q AND ${where} LIMIT ${FALLBACK_CAP}) c
-         WHERE (SELECT count(*) FROM rare_hits) + (SELECT count(*) FROM pair_hits) < ${CANDIDATES})`,
-      `matches AS (
+         WHERE (SELECT count(*) FROM rare_hits) + (SELECT count(*) FROM pair_hits) < ${CANDIDATES}),
+      matches AS (
          SELECT DISTINCT c.id, c.item_id, c.occurred_at, t.lexeme
          FROM (SELECT * FROM rare_hits UNION ALL SELECT * FROM pair_hits UNION ALL SELECT * FROM fallback_hits) c
-         JOIN terms t ON c.search_vector @@ t.q)`,
-      // Inverse document frequency as in BM25: a word in few passages says more than one in many.
-      // Its passages by the statistics, else the candidates holding it (all of them, for a rare word).
-      `weights AS (
+         JOIN terms t ON c.search_vector @@ t.q),
+      -- Inverse document frequency as in BM25: a word in few passages says more than one in many.
+      -- Its passages by the statistics, else the candidates holding it (all of them, for a rare word).
+      weights AS (
          SELECT t.lexeme, ln(1 + (n.n - d.passages + 0.5) / (d.passages + 0.5)) AS idf
          FROM terms t CROSS JOIN total n CROSS JOIN LATERAL (
-           SELECT least(greatest(t.passages, (SELECT count(*) FROM matches m WHERE m.lexeme = t.lexeme), 1), n.n) AS passages) d)`,
-      // An item scores the weight of every question word found in any of its candidate passages.
-      `text_scores AS (
+           SELECT least(greatest(t.passages, (SELECT count(*) FROM matches m WHERE m.lexeme = t.lexeme), 1), n.n) AS passages) d),
+      -- An item scores the weight of every question word found in any of its candidate passages.
+      text_scores AS (
          SELECT m.item_id, sum(w.idf) AS score, max(m.occurred_at) AS occurred_at
-         FROM (SELECT DISTINCT item_id, occurred_at, lexeme FROM matches) m JOIN weights w USING (lexeme) GROUP BY m.item_id)`,
-      // Items holding the same words tie (common with short questions); the newer goes first, so
-      // which of them get a vote is the same on every load (item ids are random).
-      `text_hits AS (
+         FROM (SELECT DISTINCT item_id, occurred_at, lexeme FROM matches) m JOIN weights w USING (lexeme) GROUP BY m.item_id),
+      -- Items holding the same words tie (common with short questions); the newer goes first, so
+      -- which of them get a vote is the same on every load (item ids are random).
+      text_hits AS (
          SELECT item_id, row_number() OVER (ORDER BY score DESC, occurred_at DESC NULLS LAST, item_id) AS rank FROM text_scores
-         ORDER BY score DESC, occurred_at DESC NULLS LAST, item_id LIMIT ${candidates})`,
-    );
-    // The half's confidence in this question: how much of the question's word weight its best item covers.
-    halves.push(`SELECT item_id, rank, 'text' AS half, coalesce((SELECT max(score) FROM text_scores) / nullif((SELECT sum(idf) FROM weights), 0), 0) AS weight FROM text_hits`);
-  }
-  if (meaning) {
-    const sql = modelSql(meaning.model);
-    const vector = sql.cast(param(pgvector.toSql(meaning.vector)));
-    ctes.push(
-      `meaning_chunks AS (
-         SELECT c.item_id, ${sql.column('e')} <=> ${vector} AS d
+         ORDER BY score DESC, occurred_at DESC NULLS LAST, item_id LIMIT ${param(CANDIDATES)})
+    -- The half's confidence in this question: how much of the question's word weight its best item covers.
+    SELECT item_id::text, rank, coalesce((SELECT max(score) FROM text_scores) / nullif((SELECT sum(idf) FROM weights), 0), 0)::float8 AS weight FROM text_hits`;
+  return (await run<Vote>(pool, sql, values)).rows;
+}
+
+/** The meaning half: the items of the passages nearest the question's vector. */
+async function meaningVotes(pool: Pick<pg.Pool, 'query'>, query: SearchQuery, meaning: NonNullable<SearchPlan['meaning']>): Promise<Vote[]> {
+  const { values, param } = statement();
+  const where = passageFilters(query, param);
+  const model = modelSql(meaning.model);
+  const vector = model.cast(param(pgvector.toSql(meaning.vector)));
+  const sql = `WITH
+      meaning_chunks AS (
+         SELECT c.item_id, ${model.column('e')} <=> ${vector} AS d
          FROM memory_embeddings e JOIN memory_chunks c ON c.id = e.chunk_id
-         WHERE ${sql.predicate('e')} AND ${where}
-         ORDER BY ${sql.column('e')} <=> ${vector} LIMIT ${param(CANDIDATES * 2)})`,
-      `meaning_hits AS (
+         WHERE ${model.predicate('e')} AND ${where}
+         ORDER BY ${model.column('e')} <=> ${vector} LIMIT ${param(CANDIDATES * 2)}),
+      meaning_hits AS (
          SELECT item_id, row_number() OVER (ORDER BY min(d)) AS rank FROM meaning_chunks
          WHERE d <= ${MAX_MEANING_DISTANCE}
-         GROUP BY item_id ORDER BY min(d) LIMIT ${candidates})`,
-    );
-    // The half's confidence: how close its best passage is (cosine similarity).
-    halves.push(`SELECT item_id, rank, 'meaning' AS half, 1 - (SELECT min(d) FROM meaning_chunks) AS weight FROM meaning_hits`);
-  }
-  if (halves.length === 0) return [];
+         GROUP BY item_id ORDER BY min(d) LIMIT ${param(CANDIDATES)})
+    -- The half's confidence: how close its best passage is (cosine similarity).
+    SELECT item_id::text, rank, (1 - (SELECT min(d) FROM meaning_chunks))::float8 AS weight FROM meaning_hits`;
+  return (await run<Vote>(pool, sql, values)).rows;
+}
 
-  ctes.push(
+export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPlan): Promise<SearchHit[]> {
+  const { query, meaning } = plan;
+  const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? 10)), MAX_LIMIT);
+  // The halves are separate statements run at once, each on its own connection when the pool has
+  // two (PostgreSQL plans and runs them in two backends), so a search takes about the slower
+  // half's time rather than both; the fusion and snippets follow in a third statement.
+  const [textHits, meaningHits] = await Promise.all([
+    plan.text ? textVotes(pool, query) : [],
+    meaning ? meaningVotes(pool, query, meaning) : [],
+  ]);
+  const votes = [...textHits.map((vote) => ({ ...vote, half: 'text' })), ...meaningHits.map((vote) => ({ ...vote, half: 'meaning' }))];
+  if (votes.length === 0) return [];
+
+  const { values, param } = statement();
+  const ctes: string[] = [
+    `any_word AS (SELECT websearch_to_tsquery('english', ${param(anyWordQuery(query.text))}) AS q)`,
+    `votes AS (
+       SELECT * FROM unnest(${param(votes.map((vote) => vote.item_id))}::uuid[], ${param(votes.map((vote) => vote.rank))}::int8[],
+                            ${param(votes.map((vote) => vote.half))}::text[], ${param(votes.map((vote) => vote.weight))}::float8[]) AS v(item_id, rank, half, weight))`,
     `fused AS (
        SELECT item_id, sum(weight / (${RRF_K} + rank))::float8 AS score, bool_or(half = 'text') AS by_text, bool_or(half = 'meaning') AS by_meaning
-       FROM (${halves.join(' UNION ALL ')}) h GROUP BY item_id ORDER BY score DESC, item_id LIMIT ${param(meaning ? Math.max(limit, REPEAT_WINDOW) : limit)})`,
-  );
+       FROM votes GROUP BY item_id ORDER BY score DESC, item_id LIMIT ${param(meaning ? Math.max(limit, REPEAT_WINDOW) : limit)})`,
+  ];
   if (meaning) {
     // Each fused item's first passage vector (by the item's first chunk, then that chunk's vector:
     // two index lookups an item), and whether enough higher-scored items are near-copies of it.
@@ -294,12 +334,7 @@ export async function hybridSearch(pool: Pick<pg.Pool, 'query'>, plan: SearchPla
              left(i.content, 280)) AS snippet
     FROM ${meaning ? 'chosen' : 'fused'} f JOIN memory_items i ON i.id = f.item_id
     ORDER BY (i.superseded_by IS NULL) DESC, ${meaning ? 'f.repeat, ' : ''}f.score DESC, i.occurred_at DESC NULLS LAST`;
-  // Named (prepared once per connection: parsing and analysis are not repeated). PostgreSQL still
-  // plans each run for its values (pg_prepared_statements shows custom plans only: about 2 ms at
-  // 100k passages); a generic plan measured about 1 ms faster at p95, but rare_hits and pair_hits
-  // take rows under a LIMIT with no ORDER BY, so a different plan may pick different passages:
-  // forcing one needs the search-quality tests' say.
-  const result = await pool.query<Row>({ name: `memory_search_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`, text: sql, values });
+  const result = await run<Row>(pool, sql, values);
   return result.rows.map((row) => ({
     itemId: row.item_id,
     kind: row.kind as ItemKind,
