@@ -75,6 +75,34 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(slack.hits[0]?.snippet).toMatch(/«van»/);
   }, 60_000);
 
+  it('starts the text and meaning halves of a search together, then fuses them', async () => {
+    await memory.remember(email('<stools@client.example>', 'Stool repair', 'The oak bar stool has a loose leg; we will collect it on Tuesday and glue the joint.'));
+    await embedAll(builtin);
+    // The service's pool, counting statements in flight: on PostgreSQL two at once are two connections.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const statements: string[] = [];
+    const pool = {
+      query: async (...args: Parameters<Database['pool']['query']>) => {
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        statements.push(String((args[0] as { text?: string }).text ?? args[0]));
+        try {
+          return await (database.pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        } finally {
+          inFlight -= 1;
+        }
+      },
+    } as unknown as Database['pool'];
+    const counted = createMemory({ database: { ...database, pool }, embedder: builtin, logger });
+    const response = await counted.search({ text: 'who mends the wobbly stool', limit: 3 });
+    expect(response.mode).toBe('hybrid');
+    expect(response.hits[0]).toMatchObject({ sourceRef: '<stools@client.example>' });
+    expect(response.hits[0]?.matchedBy).toEqual(['text', 'meaning']);
+    expect(mostInFlight).toBe(2);
+    expect(statements.filter((text) => /text_hits|meaning_hits/.test(text))).toHaveLength(2);
+  }, 60_000);
+
   it('indexes what a reply adds, not the history it quotes or its signature', async () => {
     await memory.remember(email('<q1@client.example>', 'Veneer sample', 'Could you send a walnut veneer sample with the quote?'));
     await memory.remember(
