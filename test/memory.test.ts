@@ -78,19 +78,21 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
   it('starts the text and meaning halves of a search together, then fuses them', async () => {
     await memory.remember(email('<stools@client.example>', 'Stool repair', 'The oak bar stool has a loose leg; we will collect it on Tuesday and glue the joint.'));
     await embedAll(builtin);
-    // The service's pool, counting statements in flight: on PostgreSQL two at once are two connections.
-    let inFlight = 0;
+    // The service's pool, counting the halves' statements in flight: on PostgreSQL two at once are two connections.
+    let halvesInFlight = 0;
     let mostInFlight = 0;
     const statements: string[] = [];
     const pool = {
       query: async (...args: Parameters<Database['pool']['query']>) => {
-        inFlight += 1;
-        mostInFlight = Math.max(mostInFlight, inFlight);
-        statements.push(String((args[0] as { text?: string }).text ?? args[0]));
+        const text = String((args[0] as { text?: string }).text ?? args[0]);
+        const half = /text_hits|meaning_hits/.test(text) ? 1 : 0;
+        halvesInFlight += half;
+        mostInFlight = Math.max(mostInFlight, halvesInFlight);
+        statements.push(text);
         try {
           return await (database.pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
         } finally {
-          inFlight -= 1;
+          halvesInFlight -= half;
         }
       },
     } as unknown as Database['pool'];

@@ -110,17 +110,18 @@ export function createMemory(deps: MemoryDeps): Memory {
       const halves = options.halves ?? 'both';
       const meaning = halves === 'text' ? { use: null, vector: null, notice: null } : await meaningOf(query.text);
       const useMeaning = meaning.use !== null && meaning.vector !== null;
-      const hits = await hybridSearch(database.pool, {
-        query,
-        text: halves !== 'meaning',
-        meaning: useMeaning && meaning.use && meaning.vector ? { model: meaning.use, vector: meaning.vector } : null,
-      });
+      // The count of passages still waiting for vectors (for the notice) runs beside the search, not after it.
+      const [hits, waiting] = await Promise.all([
+        hybridSearch(database.pool, {
+          query,
+          text: halves !== 'meaning',
+          meaning: useMeaning && meaning.use && meaning.vector ? { model: meaning.use, vector: meaning.vector } : null,
+        }),
+        useMeaning ? database.pool.query<{ count: string }>('SELECT count(*) FROM memory_chunks WHERE needs_embedding') : null,
+      ]);
       let notice = meaning.notice;
-      if (useMeaning && embedder) {
-        const waiting = await database.pool.query<{ count: string }>('SELECT count(*) FROM memory_chunks WHERE needs_embedding');
-        const count = Number(waiting.rows[0]?.count ?? 0);
-        if (count > 0) notice = `${count} passage${count === 1 ? ' is' : 's are'} still being embedded with ${embedder.model}: those are found by their words only for now`;
-      }
+      const count = Number(waiting?.rows[0]?.count ?? 0);
+      if (embedder && count > 0) notice = `${count} passage${count === 1 ? ' is' : 's are'} still being embedded with ${embedder.model}: those are found by their words only for now`;
       return { hits, mode: halves === 'meaning' ? 'meaning' : useMeaning ? 'hybrid' : 'text', notice };
     },
     storeFact: (input) => facts.store(input),
