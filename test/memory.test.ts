@@ -254,6 +254,31 @@ describe.each<DatabaseKind>(['postgres', 'pglite'])('memory on %s', (kind) => {
     expect(await memory.forget({ sourceType: 'slack', sourceRef: 'C0GENERAL/never' }, 'test')).toBe(false);
   });
 
+  it('honours web-search syntax: a "quoted phrase" must appear as written, a -word must not appear at all', async () => {
+    await memory.remember(email('<walnut1@client.example>', 'Sample by courier', 'Please send the walnut veneer sample by courier before the fitting.'));
+    await memory.remember(email('<walnut2@client.example>', 'Offcuts', 'The veneer offcuts are cherry and walnut, free to collect from the yard.'));
+    await memory.remember(email('<walnut3@client.example>', 'Boardroom table', 'An oak veneer sample for the boardroom table, by courier.'));
+    await embedAll(builtin);
+    const refs = async (text: string, halves?: 'text' | 'meaning') => (await memory.search({ text, limit: 20 }, halves ? { halves } : {})).hits.map((hit) => hit.sourceRef);
+
+    // The same words without the syntax find the items holding them in any order.
+    expect(await refs('walnut veneer')).toEqual(expect.arrayContaining(['<walnut1@client.example>', '<walnut2@client.example>']));
+    for (const halves of [undefined, 'text', 'meaning'] as const) {
+      const phrase = await refs('"walnut veneer"', halves);
+      expect(phrase).toContain('<walnut1@client.example>');
+      expect(phrase).not.toContain('<walnut2@client.example>');
+      const leavingOut = await refs('veneer sample by courier -oak', halves);
+      expect(leavingOut).toContain('<walnut1@client.example>');
+      expect(leavingOut).not.toContain('<walnut3@client.example>');
+    }
+    // Typographic quotes (as some keyboards type them) work too.
+    expect(await refs('“walnut veneer”')).not.toContain('<walnut2@client.example>');
+    // A hyphen inside a word, an unbalanced quote, a lone minus and a phrase of stop words are words or nothing, never errors.
+    expect(await refs('walnut veneer "by the')).toContain('<walnut1@client.example>');
+    expect(await refs('walnut - veneer "the"')).toContain('<walnut2@client.example>');
+    expect(await refs('e-mail walnut')).toContain('<walnut1@client.example>');
+  }, 60_000);
+
   it('filters by kind, person and date and still returns the asked number of results', async () => {
     for (let index = 0; index < 30; index += 1) {
       await memory.remember(email(`<filler${index}@supplier.example>`, `Oak delivery ${index}`, `Delivery note ${index}: oak boards, ${10 + index} pieces, pallet ${index}.`, { author: 'depot@supplier.example', counterparty: 'depot@supplier.example', occurredAt: new Date(Date.UTC(2026, 0, 1 + index)) }));

@@ -99,11 +99,30 @@ interface Row {
  */
 export function anyWordQuery(text: string): string {
   return text
+    .replace(QUOTE_MARKS, ' ')
     .split(/[^\p{L}\p{N}@._-]+/u)
+    // A word after a minus is one to leave out (webSearchSyntax), not one to look for.
+    .filter((word) => !/^-\p{L}/u.test(word))
     .map((word) => word.replace(/^[-._]+/, ''))
     .filter((word) => word !== '' && word.toLowerCase() !== 'or')
     .slice(0, 64)
     .join(' or ');
+}
+
+const QUOTE_MARKS = /["“”„]/g;
+
+/**
+ * The web-search syntax a person may type, as search engines take it: "a quoted phrase" must
+ * appear as written, and a word after a minus (-oak) must not appear at all. The rest of the
+ * question is matched word by word as usual. Both parts reach PostgreSQL's
+ * websearch_to_tsquery as bound data, which parses any text without error (an unbalanced quote
+ * or a stray minus is just a word).
+ */
+export function webSearchSyntax(text: string): { phrases: string[]; excluded: string[] } {
+  const phrases = [...text.matchAll(/["“”„]([^"“”„]+)["“”„]/g)].map((match) => (match[1] ?? '').trim()).filter((phrase) => /[\p{L}\p{N}]/u.test(phrase));
+  const outside = text.replace(/["“”„][^"“”„]*["“”„]/g, ' ');
+  const excluded = [...outside.matchAll(/(?:^|\s)-(\p{L}[\p{L}\p{N}@._-]*)/gu)].map((match) => match[1] ?? '');
+  return { phrases, excluded };
 }
 
 /** A passage this short is shown whole in its snippet. */
@@ -144,6 +163,17 @@ function passageFilters(query: SearchQuery, param: (value: unknown) => string): 
   if (query.kinds && query.kinds.length > 0) filters.push(`c.kind = ANY(${param(query.kinds)}::text[])`);
   if (query.after) filters.push(`c.occurred_at >= ${param(query.after)}`);
   if (query.before) filters.push(`c.occurred_at < ${param(query.before)}`);
+  // Phrases and left-out words hold for the whole item: a phrase in any of its passages, a
+  // left-out word in none (an item's other passage could hold it). A phrase of stop words only
+  // parses to an empty query, which would match nothing: it is ignored, as the search engines do.
+  const { phrases, excluded } = webSearchSyntax(query.text);
+  if (phrases.length > 0) {
+    const phrase = `websearch_to_tsquery('english', ${param(phrases.map((text) => `"${text}"`).join(' '))})`;
+    filters.push(`(numnode(${phrase}) = 0 OR EXISTS (SELECT 1 FROM memory_chunks x WHERE x.item_id = c.item_id AND x.search_vector @@ ${phrase}))`);
+  }
+  if (excluded.length > 0) {
+    filters.push(`NOT EXISTS (SELECT 1 FROM memory_chunks x WHERE x.item_id = c.item_id AND x.search_vector @@ websearch_to_tsquery('english', ${param(excluded.join(' or '))}))`);
+  }
   if (query.person && query.person.trim() !== '') {
     const person = query.person.trim().toLowerCase();
     if (person.includes('@')) {
