@@ -7,6 +7,7 @@ import type { MailboxWatcher } from './channels/email/imap-watcher.ts';
 import type { SentFolder } from './channels/email/sent-folder.ts';
 import { createSmtpSender, type MailSender } from './channels/email/smtp-sender.ts';
 import { createApproverCheck } from './channels/slack/approvers.ts';
+import { botIdentity } from './channels/slack/bot-identity.ts';
 import type { SlackApp } from './channels/slack/slack-app.ts';
 import { configuredParts, type Config } from './config.ts';
 import { createConfiguredEmbedder } from './brains/embedder.ts';
@@ -247,6 +248,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     queue.define(briefingPostJob({ briefings, now: () => new Date(), logger }));
 
     if (slack) {
+      const slackClient = slack.app.client;
       const approvals = createApprovalService({
         drafts,
         emails,
@@ -255,7 +257,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
         audit,
         queue,
         poster: slack.poster,
-        isApprover: createApproverCheck({ approvers: config.SLACK_APPROVERS, channel: config.SLACK_APPROVALS_CHANNEL, client: slack.app.client }),
+        isApprover: createApproverCheck({
+          approvers: config.SLACK_APPROVERS,
+          channel: config.SLACK_APPROVALS_CHANNEL,
+          poster: slack.poster,
+          teamId: async () => (await botIdentity(slackClient)).teamId,
+        }),
         now: () => new Date(),
         logger,
       });

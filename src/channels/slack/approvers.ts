@@ -1,5 +1,4 @@
-import type { webApi } from '@slack/bolt';
-import { botIdentity } from './bot-identity.ts';
+import type { SlackPoster } from './slack-poster.ts';
 
 /**
  * Who may approve: SLACK_APPROVERS when set, else any full member of this workspace in the
@@ -10,7 +9,10 @@ import { botIdentity } from './bot-identity.ts';
 export function createApproverCheck(deps: {
   approvers: readonly string[];
   channel: string | undefined;
-  client: webApi.WebClient;
+  /** Through the poster, so a rate-limited lookup waits (briefly) instead of failing the click. */
+  poster: Pick<SlackPoster, 'userAccount' | 'channelMembers'>;
+  /** The bot's own workspace (null when unknown: then only Slack's stranger flag marks foreigners). */
+  teamId: () => Promise<string | null>;
   cacheMs?: number;
   now?: () => number;
 }): (userId: string) => Promise<boolean> {
@@ -18,15 +20,14 @@ export function createApproverCheck(deps: {
   const cacheMs = deps.cacheMs ?? 60_000;
   let members: { ids: Set<string>; at: number } | null = null;
   const accounts = new Map<string, { full: boolean; at: number }>();
-  const teamOfBot = async () => (await botIdentity(deps.client)).teamId;
 
   /** A full member of our workspace: not a guest, not from another organisation. */
   async function isFullMember(userId: string): Promise<boolean> {
     const cached = accounts.get(userId);
     if (cached && now() - cached.at <= cacheMs) return cached.full;
-    const [{ user }, team] = await Promise.all([deps.client.users.info({ user: userId }), teamOfBot()]);
-    const foreign = user?.is_stranger === true || (team !== null && user?.team_id !== undefined && user.team_id !== team);
-    const full = user !== undefined && !user.is_restricted && !user.is_ultra_restricted && !user.is_bot && !foreign;
+    const [account, team] = await Promise.all([deps.poster.userAccount(userId), deps.teamId()]);
+    const foreign = account !== null && (account.stranger || (team !== null && account.teamId !== null && account.teamId !== team));
+    const full = account !== null && !account.guest && !account.bot && !foreign;
     accounts.set(userId, { full, at: now() });
     return full;
   }
@@ -35,14 +36,7 @@ export function createApproverCheck(deps: {
     if (deps.approvers.length > 0) return deps.approvers.includes(userId);
     if (!deps.channel) return false;
     if (!members || now() - members.at > cacheMs) {
-      const ids = new Set<string>();
-      let cursor: string | undefined;
-      do {
-        const page = await deps.client.conversations.members({ channel: deps.channel, limit: 1000, ...(cursor ? { cursor } : {}) });
-        for (const id of page.members ?? []) ids.add(id);
-        cursor = page.response_metadata?.next_cursor || undefined;
-      } while (cursor);
-      members = { ids, at: now() };
+      members = { ids: new Set(await deps.poster.channelMembers(deps.channel)), at: now() };
     }
     return members.ids.has(userId) && (await isFullMember(userId));
   };

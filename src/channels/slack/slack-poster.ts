@@ -38,6 +38,21 @@ export interface SlackPoster {
   publishHome(userId: string, view: HomeView): Promise<void>;
   /** A briefing (Block Kit) in a channel. */
   postBriefing(channel: string, message: { text: string; blocks: unknown[] }): Promise<{ ts: string }>;
+  /** What the approver check needs of a person's account (null when Slack answers without one). */
+  userAccount(userId: string): Promise<SlackAccount | null>;
+  /** Everyone in a channel, all pages. */
+  channelMembers(channel: string): Promise<string[]>;
+}
+
+/** A person's account as far as approving goes. */
+export interface SlackAccount {
+  /** Their workspace (another one's for Slack Connect). */
+  teamId: string | null;
+  /** A single- or multi-channel guest (restricted or ultra-restricted). */
+  guest: boolean;
+  /** From another organisation, as Slack marks people seen through a shared channel. */
+  stranger: boolean;
+  bot: boolean;
 }
 
 type WebClient = webApi.WebClient;
@@ -48,6 +63,13 @@ type HomeView = types.HomeView;
 const RATE_LIMIT_MAX_WAIT_MS = 60_000;
 /** Calls a person or Slack is waiting on: a modal's trigger lives 3 seconds, an event's answer is due in 3. */
 const PROMPT_MAX_WAIT_MS = 1_000;
+/**
+ * The approver check's calls: they run after the click's ack, with a person watching for the
+ * click to work. Slack's Retry-After for these (Tier 4) methods is a few seconds, so this waits
+ * that out; a longer pause fails the click, and the person is told to try again, rather than
+ * leaving them with a button that seems to do nothing for a minute.
+ */
+const APPROVER_MAX_WAIT_MS = 10_000;
 
 export function createSlackPoster(client: WebClient): SlackPoster {
   // Rate limits are waited out here, per method and bounded. The client's own handling sleeps as
@@ -191,6 +213,26 @@ export function createSlackPoster(client: WebClient): SlackPoster {
         // No such user, or the users:read.email scope is missing: the card names the address instead.
         return null;
       }
+    },
+    async userAccount(userId) {
+      const { user } = await call('users.info', () => client.users.info({ user: userId }), APPROVER_MAX_WAIT_MS);
+      if (!user) return null;
+      return {
+        teamId: user.team_id ?? null,
+        guest: user.is_restricted === true || user.is_ultra_restricted === true,
+        stranger: user.is_stranger === true,
+        bot: user.is_bot === true,
+      };
+    },
+    async channelMembers(channel) {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await call('conversations.members', () => client.conversations.members({ channel, limit: 1000, ...(cursor ? { cursor } : {}) }), APPROVER_MAX_WAIT_MS);
+        ids.push(...(page.members ?? []));
+        cursor = page.response_metadata?.next_cursor || undefined;
+      } while (cursor);
+      return ids;
     },
     async permalink(channel, ts) {
       try {
