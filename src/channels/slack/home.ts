@@ -19,9 +19,11 @@ export function registerHome(app: App, deps: { home: HomePort; poster: SlackPost
     const view = homeView(await deps.home.overview(), new Date(), await links());
     await deps.poster.publishHome(user, view).catch((error: unknown) => deps.logger.warn({ err: error }, 'could not publish the App Home'));
   };
+  // Slack's HTTP answer to an event goes out when its listener returns, and a rate-limited
+  // views.publish waits out Slack's Retry-After: so the listener starts the publish and returns.
   app.event('app_home_opened', async ({ event }) => {
     if (event.tab !== 'home') return;
-    await publish(event.user);
+    void publish(event.user).catch((error: unknown) => deps.logger.warn({ err: error }, 'could not publish the App Home'));
   });
   app.action<BlockAction<ButtonAction>>(new RegExp(`^${ACTION_RETRY_JOB}:`), async ({ ack, body, action }) => {
     await ack();
