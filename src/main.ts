@@ -273,7 +273,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         import('./channels/slack/asking.ts'),
         import('./channels/slack/home.ts'),
       ]);
-      const assistant = createTeamAssistant({ memory, router, database, health, approvals, briefings, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD, tools: toolGate });
+      const assistant = createTeamAssistant({ memory, router, database, health, approvals, drafts, briefings, weeklyBudgetUsd: config.LLM_WEEKLY_BUDGET_USD, tools: toolGate });
       const slackLogger = logger.child({ component: 'slack' });
       registerApprovals(slack.app, { approvals, poster: slack.poster, logger: slackLogger });
       registerAsking(slack.app, { assistant, poster: slack.poster, approvalsChannel: config.SLACK_APPROVALS_CHANNEL ?? null, logger: slackLogger });

@@ -51,3 +51,38 @@ describe('draft store: claiming a send', () => {
     expect(sent?.status).toBe('sent');
   });
 });
+
+describe('draft store: the drafts waiting for a decision', () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let drafts: DraftStore;
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase('postgres');
+    database = await createDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    await applyMigrations(database.pool);
+    drafts = createDraftStore(database.prisma);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('lists the longest-waiting first, counting an edited version from its first draft, and says how many wait in all', async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 8; index += 1) {
+      const email = await database.prisma.email.create({ data: { messageId: `<wait${index}@client.example>`, mailbox: 'm', subject: `s${index}`, text: 't', raw: new Uint8Array(1) } });
+      const createdAt = new Date(Date.UTC(2026, 10, 1 + index));
+      const draft = await database.prisma.draft.create({ data: { emailId: email.id, toAddress: 'dana@client.example', subject: `Re: s${index}`, body: 'b', references: [], createdAt } });
+      ids.push(draft.id);
+    }
+    // The oldest email's draft is edited today: its new version is the newest row, yet it has waited longest.
+    const edited = await drafts.revise(ids[0] ?? '', { body: 'edited', provider: null, model: null, confidence: null, rationale: null, sources: [], writtenBy: 'U0ALICE', instruction: null }, { actor: 'U0ALICE', action: 'draft.edited' });
+    expect(edited?.version).toBe(2);
+
+    const waiting = await drafts.waiting(3);
+    expect(waiting.total).toBe(8);
+    expect(waiting.drafts.map((draft) => draft.subject)).toEqual(['Re: s0', 'Re: s1', 'Re: s2']);
+    expect(waiting.drafts[0]).toMatchObject({ id: edited?.id, body: 'edited', waitingSince: new Date(Date.UTC(2026, 10, 1)) });
+  });
+});

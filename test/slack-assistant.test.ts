@@ -12,12 +12,16 @@ import { waitUntil } from './support/wait.ts';
 /**
  * Asking the memory from Slack, through the running service: `/adjutant` (signed like Slack,
  * acknowledged at once, answered through its response_url), @mentions answered in their thread
- * with the thread as the conversation, direct messages, and the App Home overview.
+ * with the thread as the conversation (follow-ups there need no mention), direct messages, a
+ * card's Timeline button, and the App Home overview.
  */
 const BOT_TOKEN = 'xoxb-test-bot-token';
 const SIGNING_SECRET = 'test-signing-secret-0123456789';
 const APPROVALS = 'C0APPROVALS';
 const ALICE = 'U0ALICE';
+const MALLORY = 'U0MALLORY';
+/** Not in SLACK_MEMORY_CHANNELS: what is remembered from #general comes from the bot's threads. */
+const MEMORY_CHANNEL = 'C0ELSEWHERE';
 
 /** Where Slack's response_url points: the answers to slash commands arrive here. */
 async function startResponseCatcher(): Promise<{ url: string; responses: Record<string, unknown>[]; close(): Promise<void> }> {
@@ -41,6 +45,7 @@ describe('asking Adjutant in Slack (postgres)', () => {
   let anthropic: AnthropicFake;
   let catcher: Awaited<ReturnType<typeof startResponseCatcher>>;
   let service: Service;
+  let config: ReturnType<typeof loadConfig>;
   let url: string;
 
   beforeAll(async () => {
@@ -55,12 +60,12 @@ describe('asking Adjutant in Slack (postgres)', () => {
         return JSON.stringify({ answer: 'The Wi-Fi password is oak-1234 [1].', cited: [1], confident: true });
       },
     });
-    const config = loadConfig({
+    config = loadConfig({
       envFile: null,
       env: {
         ...databaseEnv(database),
         ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
-        SLACK_MEMORY_CHANNELS: 'none',
+        SLACK_MEMORY_CHANNELS: MEMORY_CHANNEL,
         MAIL_FROM: 'Acme Ops <ops@team.example>',
         EMBEDDER: 'none',
         ANTHROPIC_API_KEY: 'sk-ant-test-key',
@@ -157,22 +162,104 @@ describe('asking Adjutant in Slack (postgres)', () => {
     expect(String((await command('status no such thing')).text)).toBe('No email matches “no such thing”.');
   });
 
-  it('answers a mention in its thread, and a follow-up in that thread sees the conversation so far', async () => {
-    await command('remember delivery van: serviced on Fridays at the Mill Road garage');
+  /** A teammate's message in a channel, as Slack delivers it (a reply when `threadTs` is given). */
+  const channelMessage = (input: { channel?: string; ts: string; threadTs?: string; text: string; user?: string }) => ({
+    type: 'message',
+    channel_type: 'channel',
+    channel: input.channel ?? 'C0GENERAL',
+    user: input.user ?? ALICE,
+    text: input.text,
+    ts: input.ts,
+    event_ts: input.ts,
+    ...(input.threadTs ? { thread_ts: input.threadTs } : {}),
+  });
+  /** What the bot posted in a thread after the first `from` posts. */
+  const postedIn = (threadTs: string, from = 0) => slack.callsTo('chat.postMessage').slice(from).filter((call) => call.args.thread_ts === threadTs);
+  /** The conversation part of the model request that carried `words`. */
+  const conversationSent = (words: string) => {
+    const prompt = anthropic.requests.map((request) => JSON.stringify(request.body?.messages)).find((messages) => messages.includes(words)) ?? '';
+    return prompt.slice(prompt.indexOf('<conversation>'), prompt.indexOf('</conversation>'));
+  };
+  /** A mention that starts a thread, answered there; resolves with the answer's ts. */
+  async function mentionAnswered(channel: string, ts: string, text: string): Promise<string> {
     const posts = slack.callsTo('chat.postMessage').length;
-    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> when is the delivery van serviced?', ts: '1700000000.000100', channel: 'C0GENERAL', event_ts: '1700000000.000100' });
-    const [answer] = (await slack.waitFor('chat.postMessage', posts + 1)).slice(posts);
-    expect(answer?.args).toMatchObject({ channel: 'C0GENERAL', thread_ts: '1700000000.000100' });
-    expect(String(answer?.args.text)).toContain('The van is serviced on Fridays');
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: `<@U000BOT> ${text}`, ts, channel, event_ts: ts });
+    const answer = await waitUntil('the answer to the mention', () => postedIn(ts, posts)[0]);
+    expect(answer.args.channel).toBe(channel);
+    return String((answer.reply as { ts?: string } | undefined)?.ts);
+  }
+  /** The questions put to the model since request `from` (not the memory sent with them: replies in the bot's threads are remembered). */
+  const questionsAsked = (from: number) => anthropic.requests.slice(from).map((request) => /<teammate_question>(.*?)<\/teammate_question>/.exec(JSON.stringify(request.body?.messages))?.[1] ?? '');
+  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-    const answerTs = String((answer?.reply as { ts?: string } | undefined)?.ts);
-    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> and where?', ts: String(Number(answerTs) + 1), thread_ts: '1700000000.000100', channel: 'C0GENERAL', event_ts: String(Number(answerTs) + 1) });
-    const [followUp] = (await slack.waitFor('chat.postMessage', posts + 2)).slice(posts + 1);
-    expect(followUp?.args.thread_ts).toBe('1700000000.000100');
+  it('answers a mention in its thread, and a follow-up in that thread without a mention sees the conversation so far', async () => {
+    await command('remember delivery van: serviced on Fridays at the Mill Road garage');
+    const thread = '1700000000.000100';
+    const posts = slack.callsTo('chat.postMessage').length;
+    const answerTs = await mentionAnswered('C0GENERAL', thread, 'when is the delivery van serviced?');
+    expect(String(postedIn(thread, posts)[0]?.args.text)).toContain('The van is serviced on Fridays');
+
+    // A plain reply, as most people write one: no mention, only the thread.
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: String(Number(answerTs) + 1), threadTs: thread, text: 'and which garage does the delivery van go to?' }));
+    const followUp = await waitUntil('the answer to the follow-up', () => postedIn(thread, posts)[1]);
+    expect(followUp.args.channel).toBe('C0GENERAL');
+    expect(String(followUp.args.text)).toContain('The van is serviced on Fridays');
     // The model saw the earlier answer in the thread as the conversation.
-    const prompt = JSON.stringify(anthropic.requests.at(-1)?.body?.messages);
-    expect(prompt).toContain('<conversation>');
-    expect(prompt).toContain('The van is serviced on Fridays');
+    expect(conversationSent('which garage does the delivery van go to')).toContain('The van is serviced on Fridays');
+  });
+
+  it('leaves alone a thread it never answered and a follow-up addressed to someone else, and answers a follow-up that mentions it once', async () => {
+    const thread = '1700000010.000100';
+    const posts = slack.callsTo('chat.postMessage').length;
+    const answerTs = Number(await mentionAnswered('C0GENERAL', thread, 'when is the delivery van serviced?'));
+    const requests = anthropic.requests.length;
+
+    // Teammates talking among themselves: in a thread the bot is not in, and to Bob in its thread.
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: '1700000020.000200', threadTs: '1700000020.000100', text: 'is the delivery van back from the garage?' }));
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: String(answerTs + 1), threadTs: thread, text: '<@U0BOB> can you drive the delivery van to the garage?' }));
+    // A follow-up that mentions the bot arrives twice, as Slack sends it: app_mention and message.
+    const mentioned = String(answerTs + 2);
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: mentioned, threadTs: thread, text: '<@U000BOT> is the delivery van at the Mill Road garage?' }));
+    await sendSignedEvent(url, SIGNING_SECRET, { type: 'app_mention', user: ALICE, text: '<@U000BOT> is the delivery van at the Mill Road garage?', ts: mentioned, thread_ts: thread, channel: 'C0GENERAL', event_ts: mentioned });
+    await waitUntil('the answer to the follow-up that mentions the bot', () => postedIn(thread, posts)[1]);
+    await settle(1500);
+
+    expect(postedIn(thread, posts)).toHaveLength(2);
+    expect(postedIn('1700000020.000100', posts)).toEqual([]);
+    const asked = questionsAsked(requests);
+    expect(asked.filter((question) => question.includes('at the Mill Road garage?'))).toHaveLength(1);
+    expect(asked.some((question) => question.includes('back from the garage') || question.includes('can you drive'))).toBe(false);
+  });
+
+  it('remembers the replies in a thread it answered outside SLACK_MEMORY_CHANNELS, with their link, and reads an edit anew', async () => {
+    const thread = '1700000030.000100';
+    const answerTs = Number(await mentionAnswered('C0GENERAL', thread, 'when is the delivery van serviced?'));
+    const reply = String(answerTs + 1);
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: reply, threadTs: thread, text: 'Does the delivery van still need its tyres checked on Tuesdays?' }));
+    const link = `https://fake.slack.test/archives/C0GENERAL/p${reply.replace('.', '')}`;
+    const found = await waitUntil('the reply in memory', async () => {
+      const text = String((await command('search tyres Tuesdays')).text);
+      return text.includes(link) && text;
+    });
+    // Search marks the words it matched: «tyres».
+    expect(found).toContain('Does the delivery van still need its tyres');
+
+    await sendSignedEvent(url, SIGNING_SECRET, {
+      type: 'message',
+      subtype: 'message_changed',
+      channel: 'C0GENERAL',
+      channel_type: 'channel',
+      ts: String(answerTs + 5),
+      event_ts: String(answerTs + 5),
+      message: { type: 'message', user: ALICE, text: 'Does the delivery van still need its tyres checked on Thursdays?', ts: reply, thread_ts: thread, parent_user_id: ALICE },
+      previous_message: { type: 'message', user: ALICE, text: 'Does the delivery van still need its tyres checked on Tuesdays?', ts: reply, thread_ts: thread, parent_user_id: ALICE },
+    });
+    const edited = await waitUntil('the edit in memory', async () => {
+      const text = String((await command('search tyres Thursdays')).text);
+      return text.includes('Thursdays') && text.includes(link) && text;
+    });
+    expect(edited).not.toContain('Tuesdays');
+    expect(String((await command('search Tuesdays')).text)).toMatch(/nothing/i);
   });
 
   it('answers a direct message in the conversation with the bot', async () => {
@@ -181,6 +268,24 @@ describe('asking Adjutant in Slack (postgres)', () => {
     const [answer] = (await slack.waitFor('chat.postMessage', posts + 1)).slice(posts);
     expect(answer?.args.channel).toBe('D0ALICE');
     expect(String(answer?.args.text)).toContain('oak-1234');
+  });
+
+  it('shows a card’s Timeline to an approver, and refuses anyone else privately, with the refusal audited', async () => {
+    const email = await service.database.prisma.email.create({ data: { messageId: '<timeline-2@client.example>', mailbox: 'INBOX', fromAddress: 'erin@client.example', subject: 'Pallet count for March', text: 'Hi', raw: Buffer.from('') } });
+    await service.database.prisma.auditEntry.create({ data: { actor: 'imap-watcher', action: 'email.received', entityType: 'email', entityId: email.id, data: {} } });
+    const ephemeralsTo = (user: string) => slack.callsTo('chat.postEphemeral').filter((call) => call.args.user === user).map((call) => String(call.args.text));
+
+    await sendSignedInteraction(url, SIGNING_SECRET, buttonClick({ userId: MALLORY, channel: APPROVALS, messageTs: '1700000400.000100', actionId: 'email_timeline', value: email.id }));
+    await waitUntil('the refusal in the audit log', () => service.database.prisma.auditEntry.findFirst({ where: { actor: MALLORY, action: 'email.timeline.refused', entityId: email.id } }));
+    await waitUntil('the refusal, told to the person', () => ephemeralsTo(MALLORY).find((text) => /Only approvers/.test(text)));
+
+    await sendSignedInteraction(url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: '1700000400.000100', actionId: 'email_timeline', value: email.id }));
+    const shown = await waitUntil('the timeline, shown to the approver', () => ephemeralsTo(ALICE).find((text) => text.includes('Pallet count for March')));
+    expect(shown).toContain('*Pallet count for March* from erin@client.example');
+    expect(shown).toContain('email.received');
+    // Only to her: nothing of the email reached the one refused, and nothing was posted for all.
+    expect(ephemeralsTo(MALLORY).some((text) => text.includes('Pallet count'))).toBe(false);
+    expect(slack.callsTo('chat.postMessage').some((call) => String(call.args.text).includes('Pallet count'))).toBe(false);
   });
 
   it('publishes the App Home with what waits on the team, and an approver can run a job that gave up again from it', async () => {
@@ -209,5 +314,19 @@ describe('asking Adjutant in Slack (postgres)', () => {
     });
     const republished = await slack.waitFor('views.publish', 3);
     expect(JSON.stringify(republished.at(-1)?.args.view)).not.toContain(`job_retry:${jobId}`);
+  });
+
+  // Last: it restarts the service.
+  it('answers a follow-up in a thread it answered before a restart', async () => {
+    const thread = '1700000500.000100';
+    const answerTs = Number(await mentionAnswered('C0GENERAL', thread, 'when is the delivery van serviced?'));
+    await service.stop();
+    service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
+    url = `http://127.0.0.1:${service.port}/slack/events`;
+
+    const posts = slack.callsTo('chat.postMessage').length;
+    await sendSignedEvent(url, SIGNING_SECRET, channelMessage({ ts: String(answerTs + 1), threadTs: thread, text: 'after the restart: which garage has the delivery van?' }));
+    const followUp = await waitUntil('the answer to the follow-up after the restart', () => postedIn(thread, posts)[0]);
+    expect(String(followUp.args.text)).toContain('The van is serviced on Fridays');
   });
 });

@@ -245,13 +245,13 @@ describe('shaping a draft in Slack (postgres)', () => {
     expect(await rig.service.database.prisma.auditEntry.count({ where: { entityId: draft.id, action: 'draft.approved' } })).toBe(1);
   });
 
-  it('has a Timeline button on the card that shows the person who clicks what happened to the email', async () => {
+  it('has a Timeline button on the card that shows the approver who clicks what happened to the email', async () => {
     await deliver(rig.mailboxUser, question('timeline-1', 'Tables on the lawn'));
     const draft = await postedDraft('<timeline-1@harrow.example>');
     const card = rig.slack.callsTo('chat.postMessage').find((call) => call.args.ts === draft.slackCardTs || (!call.args.thread_ts && blocksOf(call).includes(draft.emailId)));
     expect(blocksOf(card)).toContain(`"action_id":"email_timeline"`);
-    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: MALLORY, channel: APPROVALS, messageTs: draft.slackCardTs ?? '', actionId: 'email_timeline', value: draft.emailId }));
-    const shown = await waitUntil('the timeline', () => rig.slack.callsTo('chat.postEphemeral').find((call) => call.args.user === MALLORY && String(call.args.text).includes('Tables on the lawn')));
+    await sendSignedInteraction(rig.url, SIGNING_SECRET, buttonClick({ userId: ALICE, channel: APPROVALS, messageTs: draft.slackCardTs ?? '', actionId: 'email_timeline', value: draft.emailId }));
+    const shown = await waitUntil('the timeline', () => rig.slack.callsTo('chat.postEphemeral').find((call) => call.args.user === ALICE && String(call.args.text).includes('Tables on the lawn')));
     const text = String(shown.args.text);
     for (const step of ['email.received', 'model.triage', 'model.draft', 'draft.created', 'approval.posted']) expect(text).toContain(step);
     expect(text.indexOf('email.received')).toBeLessThan(text.indexOf('draft.created'));

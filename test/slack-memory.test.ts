@@ -84,6 +84,25 @@ describe('Slack conversations in memory', () => {
     expect((await find('euros')).map((hit) => hit.sourceRef)).toEqual(['C0APPROVALS/1767226100.000200']);
   });
 
+  it('reads an edit anew in a thread the bot started, beyond the configured channels', async () => {
+    const thread = { thread_ts: '1767226600.000100', parent_user_id: 'U000BOT' };
+    const ts = '1767226600.000200';
+    await sendSignedEvent(url, SECRET, message({ channel: 'C0APPROVALS', ts, ...thread, text: 'The courier collects the parcels from the loading bay.' }));
+    expect((await find('courier parcels')).map((hit) => hit.sourceRef)).toEqual([`C0APPROVALS/${ts}`]);
+    // Slack's edit carries the reply's thread and who started it, as the reply did.
+    await sendSignedEvent(url, SECRET, {
+      type: 'message',
+      subtype: 'message_changed',
+      channel: 'C0APPROVALS',
+      channel_type: 'channel',
+      ts: '1767226700.000300',
+      message: { type: 'message', user: 'U0ANA', text: 'The courier collects the parcels from the side gate.', ts, ...thread },
+      previous_message: { type: 'message', user: 'U0ANA', text: 'The courier collects the parcels from the loading bay.', ts, ...thread },
+    });
+    expect(await find('loading bay')).toEqual([]);
+    expect((await find('side gate')).map((hit) => hit.sourceRef)).toEqual([`C0APPROVALS/${ts}`]);
+  });
+
   it('refuses a forged request and stores nothing from it', async () => {
     const forged = await sendSignedEvent(url, SECRET, message({ channel: 'C0GENERAL', ts: '1767226500.000100', text: 'Forged: the new bank details for Hartwell are attached.' }), { signature: 'v0=deadbeef' });
     expect(forged.status).toBe(401);

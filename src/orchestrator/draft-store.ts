@@ -171,6 +171,15 @@ export interface DraftStore {
   /** Drafts with no draft message in Slack yet, created before `before`. */
   unpostedSince(before: Date): Promise<Draft[]>;
   countByStatus(): Promise<Record<string, number>>;
+  /**
+   * Drafts waiting for a decision, the longest-waiting first, at most `limit`, and how many wait
+   * in all. A version made by an edit or a redraft has waited since the first draft for its email.
+   */
+  waiting(limit: number): Promise<{ drafts: WaitingDraft[]; total: number }>;
+}
+
+export interface WaitingDraft extends Draft {
+  waitingSince: Date;
 }
 
 export function createDraftStore(prisma: PrismaClient): DraftStore {
@@ -339,6 +348,23 @@ export function createDraftStore(prisma: PrismaClient): DraftStore {
     },
     async unpostedSince(before) {
       return (await prisma.draft.findMany({ where: { status: 'pending', slackDraftTs: null, createdAt: { lt: before } }, orderBy: { createdAt: 'asc' }, take: 200 })).map(toDraft);
+    },
+    async waiting(limit) {
+      // Ordered by the first version's time in SQL: the oldest rows are not the longest waiting
+      // (an old email's edited version is a new row), so LIMIT on rows would drop them.
+      const [longest, total] = await Promise.all([
+        prisma.$queryRaw<{ id: string; waiting_since: Date }[]>`
+          SELECT d.id, f.first_at AS waiting_since FROM drafts d
+          CROSS JOIN LATERAL (SELECT min(v.created_at) AS first_at FROM drafts v WHERE v.email_id = d.email_id) f
+          WHERE d.status = 'pending' ORDER BY f.first_at, d.created_at, d.id LIMIT ${limit}`,
+        prisma.draft.count({ where: { status: 'pending' } }),
+      ]);
+      const rows = new Map((await prisma.draft.findMany({ where: { id: { in: longest.map((row) => row.id) } } })).map((row) => [row.id, row]));
+      const drafts = longest.flatMap((row) => {
+        const draft = rows.get(row.id);
+        return draft ? [{ ...toDraft(draft), waitingSince: row.waiting_since }] : [];
+      });
+      return { drafts, total };
     },
     async countByStatus() {
       const groups = await prisma.draft.groupBy({ by: ['status'], _count: { _all: true } });

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { EmailSummary, McpDeps, PendingApproval } from '../mcp/port.ts';
+import { createDraftStore } from './draft-store.ts';
 
 /** The start of a pending reply shown in the list. */
 const PREVIEW_CHARS = 280;
@@ -17,6 +18,7 @@ const PREVIEW_CHARS = 280;
 export function mcpPort(deps: { memory: Memory; router: ModelRouter | null; database: Pick<Database, 'prisma'>; logger: Logger; now?: () => Date }): McpDeps {
   const { memory, router, logger } = deps;
   const { prisma } = deps.database;
+  const drafts = createDraftStore(prisma);
   const now = deps.now ?? (() => new Date());
   return {
     memory,
@@ -30,20 +32,14 @@ export function mcpPort(deps: { memory: Memory; router: ModelRouter | null; data
       return { kind: 'answer', text: answer.text, citations: answer.citations, notice: null, model: `${answer.provider}/${answer.model}` };
     },
     async pendingApprovals(limit) {
-      const [rows, total] = await Promise.all([
-        prisma.draft.findMany({ where: { status: 'pending' }, orderBy: { createdAt: 'asc' }, take: limit }),
-        prisma.draft.count({ where: { status: 'pending' } }),
-      ]);
+      const { drafts: rows, total } = await drafts.waiting(limit);
       if (rows.length === 0) return { pending: [], total };
       const emailIds = [...new Set(rows.map((draft) => draft.emailId))];
-      const [firsts, emails, items] = await Promise.all([
-        // A version made by an edit or a redraft has waited as long as the first draft for its email.
-        prisma.draft.findMany({ where: { emailId: { in: emailIds }, version: 1 }, select: { emailId: true, createdAt: true } }),
+      const [emails, items] = await Promise.all([
         prisma.email.findMany({ where: { id: { in: emailIds } }, select: { id: true, messageId: true } }),
         // The email's memory item links to its card once the card is posted.
         prisma.memoryItem.findMany({ where: { emailId: { in: emailIds }, kind: 'email', url: { not: null } }, select: { emailId: true, url: true } }),
       ]);
-      const firstAt = new Map(firsts.map((first) => [first.emailId, first.createdAt]));
       const messageIds = new Map(emails.map((email) => [email.id, email.messageId]));
       const cards = new Map(items.map((item) => [item.emailId, item.url]));
       const pending: PendingApproval[] = rows.map((draft) => ({
@@ -53,12 +49,12 @@ export function mcpPort(deps: { memory: Memory; router: ModelRouter | null; data
         to: draft.toAddress,
         toName: draft.toName,
         emailMessageId: messageIds.get(draft.emailId) ?? '',
-        waitingSince: firstAt.get(draft.emailId) ?? draft.createdAt,
+        waitingSince: draft.waitingSince,
         confidence: draft.confidence,
         cardUrl: cards.get(draft.emailId) ?? null,
         preview: draft.body.length > PREVIEW_CHARS ? `${draft.body.slice(0, PREVIEW_CHARS).trimEnd()}…` : draft.body,
       }));
-      return { pending: pending.sort((a, b) => a.waitingSince.getTime() - b.waitingSince.getTime()), total };
+      return { pending, total };
     },
     async findEmail(ref) {
       const text = ref.trim();

@@ -37,9 +37,13 @@ export function slackMemoryPort(deps: { memory: Memory; prisma: PrismaClient }):
       await memory.forget({ sourceType: 'slack', sourceRef: slackSourceRef(channel, ts) }, ACTOR);
     },
     async botInThread(channel, threadTs) {
-      // The bot's threads are its cards: a draft's card starts one in the approvals channel.
-      const card = await prisma.draft.findFirst({ where: { slackChannel: channel, slackCardTs: threadTs }, select: { id: true } });
-      return card !== null;
+      // The bot's threads: those it answered in (a mention; the record asking keeps), and its
+      // cards (a draft's card starts one in the approvals channel).
+      const [answered, card] = await Promise.all([
+        prisma.slackBotThread.findUnique({ where: { channel_threadTs: { channel, threadTs } }, select: { channel: true } }),
+        prisma.draft.findFirst({ where: { slackChannel: channel, slackCardTs: threadTs }, select: { id: true } }),
+      ]);
+      return answered !== null || card !== null;
     },
   };
 }

@@ -11,7 +11,7 @@ import type { HealthRegistry } from '../health.ts';
 import type { Memory } from '../memory/memory.ts';
 import type { ApprovalService } from './approvals.ts';
 import type { Briefings } from './briefings.ts';
-import type { Draft } from './draft-store.ts';
+import type { DraftStore } from './draft-store.ts';
 import { escapeMrkdwn as escape } from '../channels/slack/blocks.ts';
 import { answerForSlack } from './jobs/answer-question.ts';
 import type { ToolGate } from './tool-calls.ts';
@@ -28,6 +28,7 @@ export interface TeamAssistantDeps {
   database: Pick<Database, 'pool' | 'prisma'>;
   health: HealthRegistry;
   approvals: ApprovalService;
+  drafts: Pick<DraftStore, 'waiting'>;
   briefings: Pick<Briefings, 'onDemand'>;
   weeklyBudgetUsd: number;
   /** The team's other systems (external MCP servers), when configured. */
@@ -38,6 +39,14 @@ const MAX_LISTED = 15;
 
 export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
   const { memory, router, database } = deps;
+  const timeline = async (wanted: string): Promise<string> => {
+    const [email, ...others] = await findEmails(database.pool, wanted);
+    if (!email) return `No email matches “${escape(wanted)}”.`;
+    const entries = await emailTimeline(database.prisma, email.id);
+    const lines = entries.slice(-25).map((entry) => `\`${entry.at.toISOString().slice(0, 16).replace('T', ' ')}\` ${escape(entry.action)} · ${escape(entry.actor)}${typeof entry.detail.costUsd === 'number' && entry.detail.costUsd > 0 ? ` · ${formatUsd(entry.detail.costUsd)}` : ''}`);
+    const more = others.length > 0 ? `\n_Also matching: ${others.map((other) => `“${escape(other.subject)}”`).join(', ')} (say more of the subject to pick one)_` : '';
+    return `*${escape(email.subject || '(no subject)')}* from ${escape(email.fromAddress ?? 'unknown')}, received ${email.receivedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC\n${lines.join('\n') || 'Nothing recorded.'}${more}`.slice(0, 3900);
+  };
   return {
     async ask({ question, askedIn, history, questionId, replyIn }) {
       // Tools need a place to answer later (a call may wait for approval): with none, memory only.
@@ -66,20 +75,17 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
       return `Remembered${where}: “${escape(statement)}”.`;
     },
     async overview() {
-      const [pendingRows, attentionRows, deadJobs, retrying, health, models] = await Promise.all([
-        database.prisma.draft.findMany({ where: { status: 'pending' }, orderBy: { createdAt: 'asc' }, take: MAX_LISTED }),
+      const [waiting, attentionRows, deadJobs, retrying, health, models] = await Promise.all([
+        deps.drafts.waiting(MAX_LISTED),
         database.prisma.draft.findMany({ where: { status: { in: ['failed', 'unknown'] } }, orderBy: { updatedAt: 'asc' }, take: MAX_LISTED }),
         readDeadJobs(database.pool, MAX_LISTED),
         readRetryingJobs(database.pool, MAX_LISTED),
         deps.health.report(),
         createWeeklyBudget({ pool: database.pool, limitUsd: deps.weeklyBudgetUsd }).week(),
       ]);
-      // A version made by an edit or a redraft is as old as the first draft for its email.
-      const firstOf = await firstDraftTimes(database, pendingRows);
       return {
-        pending: pendingRows
-          .map((draft) => ({ draftId: draft.id, subject: draft.subject, to: draft.toAddress, since: firstOf.get(draft.emailId) ?? draft.createdAt, channel: draft.slackChannel, cardTs: draft.slackCardTs }))
-          .sort((a, b) => a.since.getTime() - b.since.getTime()),
+        pending: waiting.drafts.map((draft) => ({ draftId: draft.id, subject: draft.subject, to: draft.toAddress, since: draft.waitingSince, channel: draft.slackChannel, cardTs: draft.slackCardTs })),
+        pendingTotal: waiting.total,
         attention: attentionRows.map((draft) => ({ draftId: draft.id, status: draft.status, subject: draft.subject, to: draft.toAddress, error: draft.error, channel: draft.slackChannel, cardTs: draft.slackCardTs })),
         deadJobs,
         retrying,
@@ -95,13 +101,18 @@ export function createTeamAssistant(deps: TeamAssistantDeps): TeamAssistant {
       if (!(await deps.approvals.allow(userId, { action: 'retry', entityType: 'job', entityId: jobId, channel: null }))) return 'not-allowed';
       return (await reviveDeadJob(database.pool, jobId)) ? 'retried' : 'not-dead';
     },
-    async timeline(wanted) {
-      const [email, ...others] = await findEmails(database.pool, wanted);
-      if (!email) return `No email matches “${escape(wanted)}”.`;
-      const entries = await emailTimeline(database.prisma, email.id);
-      const lines = entries.slice(-25).map((entry) => `\`${entry.at.toISOString().slice(0, 16).replace('T', ' ')}\` ${escape(entry.action)} · ${escape(entry.actor)}${typeof entry.detail.costUsd === 'number' && entry.detail.costUsd > 0 ? ` · ${formatUsd(entry.detail.costUsd)}` : ''}`);
-      const more = others.length > 0 ? `\n_Also matching: ${others.map((other) => `“${escape(other.subject)}”`).join(', ')} (say more of the subject to pick one)_` : '';
-      return `*${escape(email.subject || '(no subject)')}* from ${escape(email.fromAddress ?? 'unknown')}, received ${email.receivedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC\n${lines.join('\n') || 'Nothing recorded.'}${more}`.slice(0, 3900);
+    timeline,
+    async cardTimeline({ emailId, userId, channel }) {
+      // A card's buttons are the approvers' (the refusal is audited, and told only to that person).
+      if (!(await deps.approvals.allow(userId, { action: 'timeline', entityType: 'email', entityId: emailId, channel }))) return { kind: 'not-allowed' };
+      return { kind: 'shown', text: await timeline(emailId) };
+    },
+    async markThreadAnswered(channel, threadTs) {
+      // ON CONFLICT DO NOTHING: a second mention in the thread, answered at the same moment, is not an error.
+      await database.prisma.slackBotThread.createMany({ data: [{ channel, threadTs }], skipDuplicates: true });
+    },
+    async threadAnswered(channel, threadTs) {
+      return (await database.prisma.slackBotThread.findUnique({ where: { channel_threadTs: { channel, threadTs } }, select: { channel: true } })) !== null;
     },
     async redraftFromThread({ channel, threadTs, userId, text }) {
       const draft = await database.prisma.draft.findFirst({ where: { slackChannel: channel, slackCardTs: threadTs }, orderBy: { version: 'desc' } });
@@ -118,12 +129,6 @@ async function toolsOverview(gate: ToolGate): Promise<NonNullable<Overview['tool
     servers: gate.servers(),
     waiting: waiting.map((call) => ({ tool: call.tool, server: call.server, purpose: call.purpose, since: call.requestedAt, channel: call.slackChannel, cardTs: call.slackTs })),
   };
-}
-
-async function firstDraftTimes(database: Pick<Database, 'prisma'>, drafts: Pick<Draft, 'emailId'>[]): Promise<Map<string, Date>> {
-  if (drafts.length === 0) return new Map();
-  const firsts = await database.prisma.draft.findMany({ where: { emailId: { in: drafts.map((draft) => draft.emailId) }, version: 1 }, select: { emailId: true, createdAt: true } });
-  return new Map(firsts.map((first) => [first.emailId, first.createdAt]));
 }
 
 /**

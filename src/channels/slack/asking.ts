@@ -1,8 +1,8 @@
 /**
  * Asking in Slack: `/adjutant` commands, @mentions and direct messages answered from memory (a
- * thread is one conversation), and a reply in a draft card's thread taken as a redraft
- * instruction. Every listener acknowledges first; the work follows, so nothing waits on Slack's
- * three seconds.
+ * thread is one conversation: once the bot has answered in a thread, a reply there needs no
+ * mention), and a reply in a draft card's thread taken as a redraft instruction. Every listener
+ * acknowledges first; the work follows, so nothing waits on Slack's three seconds.
  */
 import type { App, BlockAction, ButtonAction, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
@@ -29,6 +29,12 @@ export interface AskingPort {
   overview(): Promise<Overview>;
   /** What happened to the email a person means (subject or sender words, or a Message-ID), as Slack mrkdwn. */
   timeline(wanted: string): Promise<string>;
+  /** A card's Timeline button: the email's timeline for an approver; a refusal is audited and told to the person by the port. */
+  cardTimeline(input: { emailId: string; userId: string; channel: string }): Promise<{ kind: 'shown'; text: string } | { kind: 'not-allowed' }>;
+  /** The bot answers in this thread: later replies there are follow-ups (kept across restarts). */
+  markThreadAnswered(channel: string, threadTs: string): Promise<void>;
+  /** Whether the bot has answered in this thread. */
+  threadAnswered(channel: string, threadTs: string): Promise<boolean>;
   /** A briefing now (Block Kit), the same as the morning one. */
   briefing(): Promise<{ text: string; blocks: unknown[] }>;
   /** A teammate's reply in a draft card's thread, taken as a redraft instruction. */
@@ -50,10 +56,12 @@ export const HELP_TEXT = [
 
 /** Conversation history fetched for a follow-up: enough turns to keep the topic, bounded cost. */
 const HISTORY_TURNS = 10;
+/** A person mentioned in a message: `<@U123>`, or `<@U123|name>` from older clients. */
+const PERSON_MENTIONED = /<@[A-Z0-9]+(\|[^>]*)?>/;
 
 const command = z.object({ text: z.string().default(''), user_id: z.string(), channel_id: z.string(), trigger_id: z.string().optional() });
 const mention = z.object({ user: z.string(), text: z.string().default(''), ts: z.string(), channel: z.string(), thread_ts: z.string().optional(), bot_id: z.string().optional() });
-const directMessage = z.object({
+const postedMessage = z.object({
   channel_type: z.string(),
   channel: z.string(),
   user: z.string(),
@@ -126,14 +134,16 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
     await poster.postReply(channel, threadTs, answer);
   }
 
-  // The Timeline button on a card: what happened to that email, for the person who asked.
+  // The Timeline button on a card: what happened to that email, for the approver who asked
+  // (like every button on a card; the port tells anyone else why not).
   app.action<BlockAction<ButtonAction>>(ACTION_EMAIL_TIMELINE, async ({ ack, body, action }) => {
     await ack();
     const channel = body.channel?.id;
+    const userId = body.user.id;
     if (!action.value || !channel) return;
     void assistant
-      .timeline(action.value)
-      .then((text) => poster.postEphemeral(channel, body.user.id, text))
+      .cardTimeline({ emailId: action.value, userId, channel })
+      .then((shown) => (shown.kind === 'shown' ? poster.postEphemeral(channel, userId, shown.text) : undefined))
       .catch(failed('show the timeline'));
   });
 
@@ -141,27 +151,42 @@ export function registerAsking(app: App, deps: { assistant: AskingPort; poster: 
     const parsed = mention.safeParse(event);
     if (!parsed.success || parsed.data.bot_id) return;
     const { channel, ts, thread_ts: threadTs, text } = parsed.data;
+    const thread = threadTs ?? ts;
+    // Noted before the answer, so a reply that comes quickly is already a follow-up. A failure
+    // here costs only the follow-ups without a mention: the question is still answered.
+    await assistant.markThreadAnswered(channel, thread).catch(failed('note the thread answered in'));
     const question = text.replace(/<@[A-Z0-9]+>/g, '').trim();
-    if (!question) return void poster.postReply(channel, threadTs ?? ts, HELP_TEXT).catch(failed('answer the mention'));
-    void answerInThread(channel, threadTs ?? ts, ts, question).catch(failed('answer the mention'));
+    if (!question) return void poster.postReply(channel, thread, HELP_TEXT).catch(failed('answer the mention'));
+    void answerInThread(channel, thread, ts, question).catch(failed('answer the mention'));
   });
 
   app.event('message', async ({ event }) => {
-    const parsed = directMessage.safeParse(event);
+    const parsed = postedMessage.safeParse(event);
     if (!parsed.success || parsed.data.bot_id || (parsed.data.subtype && parsed.data.subtype !== 'thread_broadcast')) return;
     const message = parsed.data;
-    if (message.text.trim() === '') return;
+    const text = message.text.trim();
+    if (text === '') return;
     if (message.channel_type === 'im') {
-      void answerInThread(message.channel, message.thread_ts ?? message.ts, message.ts, message.text.trim()).catch(failed('answer the direct message'));
+      void answerInThread(message.channel, message.thread_ts ?? message.ts, message.ts, text).catch(failed('answer the direct message'));
       return;
     }
+    // In a channel, only a reply in a thread can be for the bot without a mention.
+    const threadTs = message.thread_ts;
+    if (!threadTs || threadTs === message.ts) return;
+    // A mention of the bot is a question app_mention answers (answered once, not twice); one of
+    // someone else only is addressed to them.
+    if (PERSON_MENTIONED.test(message.text)) return;
     // A teammate's reply under a draft card: an instruction for a new version.
-    if (deps.approvalsChannel && message.channel === deps.approvalsChannel && message.thread_ts && message.thread_ts !== message.ts) {
-      if (/<@[A-Z0-9]+>/.test(message.text)) return; // a mention is a question (app_mention answers it)
-      const outcome = await assistant.redraftFromThread({ channel: message.channel, threadTs: message.thread_ts, userId: message.user, text: message.text.trim() });
+    if (deps.approvalsChannel && message.channel === deps.approvalsChannel) {
+      const outcome = await assistant.redraftFromThread({ channel: message.channel, threadTs, userId: message.user, text });
       // Not awaited: the event's response must not wait on Slack's rate limit.
       if (outcome === 'queued') void poster.postEphemeral(message.channel, message.user, 'Redrafting with your note: the new version will replace the draft in this thread.').catch(failed('confirm the redraft'));
       else if (outcome === 'no-model') void poster.postEphemeral(message.channel, message.user, 'No language model is configured, so nothing can be redrafted: use Edit on the draft.').catch(failed('answer the thread reply'));
+      if (outcome !== 'not-a-draft') return;
     }
+    // A reply in a thread the bot answered in continues that conversation. A record, not a
+    // conversations.replies call: every threaded message in every channel passes through here.
+    if (!(await assistant.threadAnswered(message.channel, threadTs))) return;
+    void answerInThread(message.channel, threadTs, message.ts, text).catch(failed('answer the follow-up'));
   });
 }

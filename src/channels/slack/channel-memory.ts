@@ -13,7 +13,7 @@ import type { SlackPoster } from './slack-poster.ts';
 export interface SlackMemoryPort {
   rememberMessage(message: SlackMessageMemory): Promise<void>;
   forgetMessage(channel: string, ts: string): Promise<void>;
-  /** Whether the bot has posted in this thread (its cards and answers start threads). */
+  /** Whether the bot takes part in this thread: its cards start threads, and it answers in others. */
   botInThread(channel: string, threadTs: string): Promise<boolean>;
 }
 
@@ -47,7 +47,9 @@ const changedMessage = z.object({
   subtype: z.literal('message_changed'),
   channel: z.string(),
   channel_type: z.string().optional(),
-  message: z.object({ user: z.string().optional(), text: z.string().default(''), ts: z.string(), thread_ts: z.string().optional(), bot_id: z.string().optional() }),
+  // The edited message as it is now, with its thread (and who started it), so an edit in a thread
+  // the bot is in counts like the reply did.
+  message: z.object({ user: z.string().optional(), text: z.string().default(''), ts: z.string(), thread_ts: z.string().optional(), parent_user_id: z.string().optional(), bot_id: z.string().optional() }),
 });
 const deletedMessage = z.object({ subtype: z.literal('message_deleted'), channel: z.string(), deleted_ts: z.string() });
 
@@ -78,7 +80,7 @@ export function registerChannelMemory(app: App, deps: { channels: MemoryChannels
     if (changed.success) {
       const edited = changed.data.message;
       if (edited.bot_id || !edited.user) return;
-      message = { channel: changed.data.channel, channelType: changed.data.channel_type, user: edited.user, text: edited.text, ts: edited.ts, threadTs: edited.thread_ts, parentUser: undefined };
+      message = { channel: changed.data.channel, channelType: changed.data.channel_type, user: edited.user, text: edited.text, ts: edited.ts, threadTs: edited.thread_ts, parentUser: edited.parent_user_id };
     } else if (plain.success) {
       // Our own cards and answers are not the team's words.
       if (plain.data.bot_id) return;

@@ -8,7 +8,10 @@ type KnownBlock = types.KnownBlock;
 /** What the team sees at a glance (App Home, /adjutant status). */
 export interface Overview {
   /** Drafts waiting for a decision, oldest first. */
+  /** The longest-waiting drafts (a few), oldest first. */
   pending: { draftId: string; subject: string; to: string; since: Date; channel: string | null; cardTs: string | null }[];
+  /** How many drafts wait in all. */
+  pendingTotal: number;
   /** Sends that need a person: failed, may have been sent. */
   attention: { draftId: string; status: string; subject: string; to: string; error: string | null; channel: string | null; cardTs: string | null }[];
   deadJobs: { id: string; name: string; failCount: number; reason: string | null }[];
@@ -57,11 +60,14 @@ function linked(text: string, channel: string | null, ts: string | null, link: C
 export function overviewSections(overview: Overview, now: Date, link: CardLink): { title: string; lines: string[] }[] {
   const sections: { title: string; lines: string[] }[] = [];
   sections.push({
-    title: `Waiting for approval (${overview.pending.length})`,
+    title: `Waiting for approval (${overview.pendingTotal})`,
     lines:
       overview.pending.length === 0
         ? ['Nothing waits for a decision.']
-        : overview.pending.map((draft) => `• ${linked(draft.subject, draft.channel, draft.cardTs, link)} to ${escapeMrkdwn(draft.to)}, waiting ${age(draft.since, now)}`),
+        : [
+            ...overview.pending.map((draft) => `• ${linked(draft.subject, draft.channel, draft.cardTs, link)} to ${escapeMrkdwn(draft.to)}, waiting ${age(draft.since, now)}`),
+            ...(overview.pendingTotal > overview.pending.length ? [`…and ${overview.pendingTotal - overview.pending.length} more, waiting less long.`] : []),
+          ],
   });
   if (overview.attention.length > 0) {
     sections.push({
