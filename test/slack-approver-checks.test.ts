@@ -1,13 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
-import { buttonClick, modalSubmission, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake, type SlackRateLimit } from './fakes/slack-fake.ts';
-import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { startSmtpCapture } from './support/smtp-capture.ts';
-import { databaseEnv, imapEnv, slackEnv, smtpEnv } from './support/service-env.ts';
+import { buttonClick, modalSubmission, sendSignedInteraction, type SlackCall, type SlackRateLimit } from './fakes/slack-fake.ts';
+import { deliver } from './support/mailbox.ts';
+import { startSlackRig, stopSlackRig, type SlackRig } from './support/slack-rig.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -59,46 +55,23 @@ function respond(body: AnthropicFakeRequestBody): string {
   });
 }
 
-interface Rig {
-  database: TestDatabase;
-  slack: SlackFake;
+interface Rig extends SlackRig {
   anthropic: AnthropicFake;
-  smtp: Awaited<ReturnType<typeof startSmtpCapture>>;
-  service: Service;
-  mailboxUser: string;
-  url: string;
 }
 
 async function startRig(name: string, options: { members: string[]; approvers?: string[]; rateLimit?: SlackRateLimit[] }): Promise<Rig> {
-  const database = await createTestDatabase('postgres');
-  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: options.members }, ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) });
   const anthropic = await startAnthropicFake({ apiKey: 'sk-ant-test-key', respond });
-  const smtp = await startSmtpCapture();
-  const mailboxUser = freshMailboxUser(name);
-  const config = loadConfig({
-    envFile: null,
-    env: {
-      ...databaseEnv(database),
-      ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
-      ...(options.approvers ? { SLACK_APPROVERS: options.approvers.join(',') } : {}),
-      ...imapEnv(mailboxUser),
-      ...smtpEnv(smtp.port),
-      MAIL_FROM: 'Acme Ops <ops@team.example>',
-      TEAM_DOMAINS: 'team.example',
-      EMBEDDER: 'none',
-      ANTHROPIC_API_KEY: 'sk-ant-test-key',
-      ANTHROPIC_BASE_URL: anthropic.url,
-    },
+  const rig = await startSlackRig({
+    name,
+    slack: { botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, approvalsChannel: APPROVALS, channelMembers: { [APPROVALS]: options.members }, ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) },
+    env: { ...(options.approvers ? { SLACK_APPROVERS: options.approvers.join(',') } : {}), ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: anthropic.url },
   });
-  const service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
-  await waitUntil('the watcher to watch the mailbox', () => service.watcher?.health().state === 'watching');
-  return { database, slack, anthropic, smtp, service, mailboxUser, url: `http://127.0.0.1:${service.port}/slack/events` };
+  return { ...rig, anthropic };
 }
 
 async function stopRig(rig: Rig | undefined): Promise<void> {
-  await rig?.service.stop();
-  await Promise.all([rig?.slack.close(), rig?.smtp.close(), rig?.anthropic.close()]);
-  await rig?.database.drop();
+  await stopSlackRig(rig);
+  await rig?.anthropic.close();
 }
 
 async function postedDraft(rig: Rig, messageId: string) {

@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { startService, type Service } from '../src/main.ts';
@@ -7,6 +5,7 @@ import { startAnthropicFake, type AnthropicFake } from './fakes/anthropic-fake.t
 import { buttonClick, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackFake } from './fakes/slack-fake.ts';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { databaseEnv, slackEnv } from './support/service-env.ts';
+import { startResponseCatcher, type ResponseCatcher } from './support/response-catcher.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -23,27 +22,11 @@ const MALLORY = 'U0MALLORY';
 /** Not in SLACK_MEMORY_CHANNELS: what is remembered from #general comes from the bot's threads. */
 const MEMORY_CHANNEL = 'C0ELSEWHERE';
 
-/** Where Slack's response_url points: the answers to slash commands arrive here. */
-async function startResponseCatcher(): Promise<{ url: string; responses: Record<string, unknown>[]; close(): Promise<void> }> {
-  const responses: Record<string, unknown>[] = [];
-  const server = createServer((request: IncomingMessage, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      responses.push(JSON.parse(body) as Record<string, unknown>);
-      response.end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/commands/1`, responses, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
 describe('asking Adjutant in Slack (postgres)', () => {
   let database: TestDatabase;
   let slack: SlackFake;
   let anthropic: AnthropicFake;
-  let catcher: Awaited<ReturnType<typeof startResponseCatcher>>;
+  let catcher: ResponseCatcher;
   let service: Service;
   let config: ReturnType<typeof loadConfig>;
   let url: string;

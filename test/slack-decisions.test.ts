@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { startService, type Service } from '../src/main.ts';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequestBody } from './fakes/anthropic-fake.ts';
-import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, startSlackFake, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
-import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { startSmtpCapture } from './support/smtp-capture.ts';
-import { databaseEnv, slackEnv, imapEnv, smtpEnv } from './support/service-env.ts';
+import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, type SlackCall, type SlackFake } from './fakes/slack-fake.ts';
+import { deliver } from './support/mailbox.ts';
+import { startSlackRig, stopSlackRig, type SlackRig } from './support/slack-rig.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -39,42 +35,13 @@ function question(id: string, subject: string): string {
   ].join('\r\n');
 }
 
-interface Rig {
-  database: TestDatabase;
-  slack: SlackFake;
-  smtp: Awaited<ReturnType<typeof startSmtpCapture>>;
-  service: Service;
-  mailboxUser: string;
-  url: string;
-}
-
-async function startRig(kind: 'postgres' | 'pglite', name: string, models: Record<string, string>): Promise<Rig> {
-  const database = await createTestDatabase(kind);
-  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, GUEST, STRANGER] }, users: { [GUEST]: { guest: true }, [STRANGER]: { teamId: 'T0OTHERORG' } } });
-  const smtp = await startSmtpCapture();
-  const mailboxUser = freshMailboxUser(name);
-  const config = loadConfig({
-    envFile: null,
-    env: {
-      ...databaseEnv(database),
-      ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
-      ...imapEnv(mailboxUser),
-      ...smtpEnv(smtp.port),
-      MAIL_FROM: 'Acme Ops <ops@team.example>',
-      TEAM_DOMAINS: 'team.example',
-      EMBEDDER: 'none',
-      ...models,
-    },
+function startRig(kind: 'postgres' | 'pglite', name: string, models: Record<string, string>): Promise<SlackRig> {
+  return startSlackRig({
+    name,
+    database: kind,
+    slack: { botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, approvalsChannel: APPROVALS, channelMembers: { [APPROVALS]: [ALICE, GUEST, STRANGER] }, users: { [GUEST]: { guest: true }, [STRANGER]: { teamId: 'T0OTHERORG' } } },
+    env: models,
   });
-  const service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
-  await waitUntil('the watcher to watch the mailbox', () => service.watcher?.health().state === 'watching');
-  return { database, slack, smtp, service, mailboxUser, url: `http://127.0.0.1:${service.port}/slack/events` };
-}
-
-async function stopRig(rig: Rig | undefined): Promise<void> {
-  await rig?.service.stop();
-  await Promise.all([rig?.slack.close(), rig?.smtp.close()]);
-  await rig?.database.drop();
 }
 
 function lastView(slack: SlackFake): { callback_id: string; private_metadata: string; blocks: unknown[] } {
@@ -84,7 +51,7 @@ function lastView(slack: SlackFake): { callback_id: string; private_metadata: st
 const blocksOf = (call: SlackCall | undefined) => JSON.stringify(call?.args.blocks ?? '');
 
 describe('shaping a draft in Slack (postgres)', () => {
-  let rig: Rig;
+  let rig: SlackRig;
   let anthropic: AnthropicFake;
   const systemOf = (body: AnthropicFakeRequestBody) => (typeof body.system === 'string' ? body.system : (body.system ?? []).map((block) => block.text).join(''));
 
@@ -106,7 +73,7 @@ describe('shaping a draft in Slack (postgres)', () => {
     rig = await startRig('postgres', 'decisions', { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: anthropic.url });
   });
   afterAll(async () => {
-    await stopRig(rig);
+    await stopSlackRig(rig);
     await anthropic?.close();
   });
 
@@ -259,11 +226,11 @@ describe('shaping a draft in Slack (postgres)', () => {
 });
 
 describe('writing the reply by hand when no model is configured (pglite)', () => {
-  let rig: Rig;
+  let rig: SlackRig;
   beforeAll(async () => {
     rig = await startRig('pglite', 'write-reply', {});
   }, 120_000);
-  afterAll(async () => stopRig(rig));
+  afterAll(async () => stopSlackRig(rig));
 
   it('lets an approver write the reply from the card, posts it for approval in the card’s thread, and sends it once approved', async () => {
     await deliver(rig.mailboxUser, question('by-hand-1', 'Delivery before Saturday?'));

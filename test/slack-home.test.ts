@@ -1,14 +1,11 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelLedger } from '../src/brains/model-ledger.ts';
 import type { ModelCallRecord } from '../src/brains/types.ts';
-import { loadConfig } from '../src/config.ts';
-import { startService, type Service } from '../src/main.ts';
-import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, slackSignature, startSlackFake, type SlackCall, type SlackFake, type SlackFakeOptions } from './fakes/slack-fake.ts';
-import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { deliver, freshMailboxUser } from './support/mailbox.ts';
-import { databaseEnv, imapEnv, slackEnv } from './support/service-env.ts';
+import { buttonClick, modalSubmission, sendSignedEvent, sendSignedInteraction, slackSignature, type SlackCall, type SlackFakeOptions } from './fakes/slack-fake.ts';
+import { deliver } from './support/mailbox.ts';
+import { startResponseCatcher, type ResponseCatcher } from './support/response-catcher.ts';
+import { imapEnv } from './support/service-env.ts';
+import { startSlackRig, stopSlackRig, type SlackRig } from './support/slack-rig.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -41,57 +38,14 @@ function question(id: string, from: string, subject: string): string {
   ].join('\r\n');
 }
 
-/** Where Slack's response_url points: the answers to slash commands arrive here. */
-async function startResponseCatcher(): Promise<{ url: string; responses: Record<string, unknown>[]; close(): Promise<void> }> {
-  const responses: Record<string, unknown>[] = [];
-  const server = createServer((request: IncomingMessage, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      responses.push(JSON.parse(body) as Record<string, unknown>);
-      response.end('ok');
-    });
+async function startRig(name: string, options: { slack?: Omit<SlackFakeOptions, 'botToken'>; env?: Record<string, string>; waitForWatcher?: boolean } = {}): Promise<SlackRig> {
+  return startSlackRig({
+    name,
+    slack: { botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, approvalsChannel: APPROVALS, channelMembers: { [APPROVALS]: [ALICE, BOB] }, ...options.slack },
+    // No model: the ledger holds only the calls this test records, so the week's figures are known.
+    env: { SLACK_MEMORY_CHANNELS: 'none', LLM_WEEKLY_BUDGET_USD: '20', ...options.env },
+    waitForWatcher: options.waitForWatcher ?? true,
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/commands/1`, responses, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-interface Rig {
-  database: TestDatabase;
-  slack: SlackFake;
-  service: Service;
-  mailboxUser: string;
-  url: string;
-}
-
-async function startRig(name: string, options: { slack?: Omit<SlackFakeOptions, 'botToken'>; env?: Record<string, string> } = {}): Promise<Rig> {
-  const database = await createTestDatabase('postgres');
-  const slack = await startSlackFake({ botToken: BOT_TOKEN, channelMembers: { [APPROVALS]: [ALICE, BOB] }, ...options.slack });
-  const mailboxUser = freshMailboxUser(name);
-  const config = loadConfig({
-    envFile: null,
-    env: {
-      ...databaseEnv(database),
-      ...slackEnv({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, apiUrl: slack.apiUrl, approvalsChannel: APPROVALS }),
-      ...imapEnv(mailboxUser),
-      SLACK_MEMORY_CHANNELS: 'none',
-      MAIL_FROM: 'Acme Ops <ops@team.example>',
-      TEAM_DOMAINS: 'team.example',
-      EMBEDDER: 'none',
-      // No model: the ledger holds only the calls this test records, so the week's figures are known.
-      LLM_WEEKLY_BUDGET_USD: '20',
-      ...options.env,
-    },
-  });
-  const service = await startService(config, { host: '127.0.0.1', jobPollMs: 200, shutdownGraceMs: 1000 });
-  return { database, slack, service, mailboxUser, url: `http://127.0.0.1:${service.port}/slack/events` };
-}
-
-async function stopRig(rig: Rig | undefined): Promise<void> {
-  await rig?.service.stop();
-  await rig?.slack.close();
-  await rig?.database.drop();
 }
 
 const tsOf = (call: SlackCall | undefined) => String((call?.reply as { ts?: string } | undefined)?.ts);
@@ -106,8 +60,8 @@ function readView(call: SlackCall | undefined): { sections: string[]; buttons: {
 const section = (sections: string[], title: RegExp) => sections.find((text) => title.test(text.split('\n')[0] ?? '')) ?? '';
 
 describe('the App Home and /adjutant status (postgres)', () => {
-  let rig: Rig;
-  let catcher: Awaited<ReturnType<typeof startResponseCatcher>>;
+  let rig: SlackRig;
+  let catcher: ResponseCatcher;
 
   beforeAll(async () => {
     catcher = await startResponseCatcher();
@@ -115,7 +69,7 @@ describe('the App Home and /adjutant status (postgres)', () => {
     await waitUntil('the watcher to watch the mailbox', () => rig.service.watcher?.health().state === 'watching');
   });
   afterAll(async () => {
-    await stopRig(rig);
+    await stopSlackRig(rig);
     await catcher?.close();
   });
 
@@ -232,15 +186,15 @@ describe('the App Home and /adjutant status (postgres)', () => {
 });
 
 describe('opening the App Home while Slack rate-limits views.publish (postgres)', () => {
-  let rig: Rig;
+  let rig: SlackRig;
 
   beforeAll(async () => {
     // One publish per 5 s: a second one within the window gets 429 with Retry-After.
     // The mailbox password is wrong, so the watcher cannot log in and the tab says so (its error log is expected).
-    rig = await startRig('home-limited', { slack: { rateLimit: { method: 'views.publish', limit: 1, windowSeconds: 5 } }, env: { IMAP_PASSWORD: 'not-the-password', LOG_LEVEL: 'fatal' } });
+    rig = await startRig('home-limited', { slack: { rateLimit: { method: 'views.publish', limit: 1, windowSeconds: 5 } }, env: { IMAP_PASSWORD: 'not-the-password', LOG_LEVEL: 'fatal' }, waitForWatcher: false });
     await waitUntil('the watcher to fail to log in', () => rig.service.watcher?.health().lastError?.includes('check IMAP_USER and IMAP_PASSWORD'));
   });
-  afterAll(async () => stopRig(rig));
+  afterAll(async () => stopSlackRig(rig));
 
   it('answers the event at once, and publishes the tab once Slack’s wait is over', async () => {
     await sendSignedEvent(rig.url, SIGNING_SECRET, { type: 'app_home_opened', user: ALICE, channel: 'D0ALICE', tab: 'home', event_ts: `${Date.now() / 1000}` });
